@@ -1,0 +1,52 @@
+# Set-up contract: `make run` and `make test` are the only two commands a fresh machine needs.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+DATA_DIR ?= $(HOME)/.teller
+CONFIG ?= config.toml
+
+.PHONY: run test test-fast lint bench tools venv clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+## run: start the teller in dummy mode on loopback with the shipped config.toml
+run: venv
+	$(BIN)/teller run -c $(CONFIG) -d $(DATA_DIR)
+
+## tools: the external programs the tests drive (litecoind, wrk from apt; anvil, solc from npm)
+tools: node_modules/.installed
+	@command -v litecoind >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq --no-install-recommends litecoind wrk; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq --no-install-recommends litecoind wrk; fi; }
+
+node_modules/.installed: package.json
+	npm install --no-audit --no-fund --loglevel=error
+	touch $@
+
+## test: install everything the tests need, then run the whole suite
+test: venv tools
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+## test-fast: the suite without the slow scenario tests (for working, not for CI)
+test-fast: venv
+	$(BIN)/python -m pytest -q -m 'not slow'
+
+lint: venv
+	$(BIN)/ruff check .
+
+## bench: every benchmark script; each prints its figures
+bench: venv tools
+	$(BIN)/python bench/payout.py
+	$(BIN)/python bench/api.py
+	$(BIN)/python bench/scan.py
+	$(BIN)/python bench/core.py
+
+clean:
+	rm -rf $(VENV) node_modules *.egg-info

@@ -1,0 +1,335 @@
+"""The exchanger's worker: moves deposits through the state machine and pays them, exactly once.
+
+One thread runs ``Exchanger.run``. Each pass:
+
+1. **decide** — ``waiting_decide`` deposits move to ``waiting_send`` (buy method ``direct``: the
+   rate was snapshotted when the deposit was recorded);
+2. **resume** — payouts persisted but not yet accepted by the node are broadcast again, with the
+   same signed bytes (this is what happens after a crash between persist and broadcast);
+3. **send** — payable deposits, in creation order, are paid: amount computed, a payout built and
+   signed, *persisted with its txid*, then broadcast outside any DB transaction, then the
+   deposits move to ``waiting_confirm``. A deposit the hot wallet cannot afford is skipped with
+   a backoff, so smaller ones behind it still go (no head-of-line blocking); sends do not wait
+   for earlier confirmations (pipelined);
+4. **confirm** — open payouts are checked; confirmed ones finish their deposits, dead ones
+   (failed, conflicted, dropped past ``dead_after``) go to ``needs_review``.
+
+Failures never lose a deposit: they are recorded on the deposit or payout (``attempts``,
+``next_attempt_at``, ``last_error``) and retried with capped exponential backoff.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sender.base import (
+    BroadcastRejected,
+    InsufficientFunds,
+    NodeUnavailable,
+    PayoutOutput,
+    Sender,
+    SenderError,
+    SignedPayout,
+    TxState,
+)
+from teller import failpoints
+
+from .amounts import COIN_DECIMALS, AmountError, format_units, payout_amount
+from .status import Status
+from .store import Conflict, DepositStore
+
+log = logging.getLogger(__name__)
+
+ZERO_AMOUNT_ERROR = "Skycoin send amount is 0"
+
+
+@dataclass
+class ExchangerSettings:
+    max_decimals: int = 3
+    send_enabled: bool = True
+    check_wait: float = 5.0  # how often confirmations are polled when nothing wakes us
+    retry_base: float = 1.0  # first retry delay; doubles per attempt
+    retry_max_wait: float = 300.0
+    dead_after: float = 6 * 3600.0  # an unconfirmed payout unknown to the node this long is dead
+    token_decimals: dict[str, int] | None = None  # deposit coin -> decimals (ERC-20 tokens)
+
+
+class Exchanger:
+    def __init__(self, store: DepositStore, sender: Sender, settings: ExchangerSettings,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.sender = sender
+        self.settings = settings
+        self.clock = clock
+        self.sender_error = ""  # last payout-side problem, shown in /api/health
+        self.processor_error = ""
+        self.payouts_broadcast = 0
+        self.payouts_confirmed = 0
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._last_confirm_check = 0.0
+        self._confirm_due = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run, name="exchanger", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def wake(self) -> None:
+        """New work may be there (a deposit was recorded, an operator acted)."""
+        self._wake.set()
+
+    def wake_confirmations(self) -> None:
+        """A payout may have confirmed (e.g. the dummy API confirmed one): check now."""
+        self._confirm_due.set()
+        self._wake.set()
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                progressed = self.step()
+                self.processor_error = ""
+            except Exception as exc:  # a bug or a storage failure: log, back off, go on
+                log.exception("exchanger pass failed: %s", exc)
+                self.processor_error = str(exc)
+                progressed = False
+            if not progressed:
+                self._wake.wait(self._idle_wait())
+
+    def _idle_wait(self) -> float:
+        return max(0.05, min(self.settings.check_wait, self._next_due() - self.clock()))
+
+    def _next_due(self) -> float:
+        due = self._last_confirm_check + self.settings.check_wait
+        for record in self.store.in_status(Status.WAITING_SEND, limit=1000):
+            if not record.get("payout_id"):
+                due = min(due, record.get("next_attempt_at") or 0)
+        return due
+
+    def step(self) -> bool:
+        """One pass over every stage; True if anything moved."""
+        progressed = self.decide()
+        if self.settings.send_enabled:
+            progressed |= self.resume_unbroadcast()
+            progressed |= self.send_ready()
+        now = self.clock()
+        if self._confirm_due.is_set() or now - self._last_confirm_check >= \
+                self.settings.check_wait:
+            self._confirm_due.clear()
+            self._last_confirm_check = now
+            progressed |= self.check_confirmations()
+        return progressed
+
+    # -- 1. decide -------------------------------------------------------------------------
+
+    def decide(self) -> bool:
+        moved = False
+        for key in self.store.keys_in_status(Status.WAITING_DECIDE, limit=500):
+            try:
+                self.store.transition(key, Status.WAITING_DECIDE, Status.WAITING_SEND)
+                moved = True
+            except Conflict:
+                continue
+        return moved
+
+    # -- 2. resume persisted payouts -----------------------------------------------------------
+
+    def resume_unbroadcast(self) -> bool:
+        moved = False
+        now = self.clock()
+        for payout in self.store.open_payouts():
+            if payout["status"] != "signed" or payout.get("next_attempt_at", 0) > now:
+                continue
+            log.info("rebroadcasting persisted payout %s txid=%s", payout["id"],
+                     payout["signed"]["txid"])
+            moved |= self._broadcast(payout["id"], SignedPayout.from_json(payout["signed"]))
+        return moved
+
+    # -- 3. send ---------------------------------------------------------------------------
+
+    def amount_for(self, record: dict[str, Any]) -> int:
+        decimals = (self.settings.token_decimals or {}).get(record["coin_type"]) \
+            or COIN_DECIMALS[record["coin_type"]]
+        return payout_amount(record["deposit_value"], decimals, record["conversion_rate"],
+                             self.settings.max_decimals, self.sender.decimals)
+
+    def send_ready(self) -> bool:
+        now = self.clock()
+        candidates = [r for r in self.store.in_status(Status.WAITING_SEND)
+                      if not r.get("payout_id") and (r.get("next_attempt_at") or 0) <= now]
+        if not candidates:
+            return False
+        moved = False
+        try:
+            spendable = self.sender.balance().coins
+        except SenderError as exc:
+            self._note_sender_error(f"balance unavailable: {exc}")
+            return False
+        batch: list[PayoutOutput] = []
+        for record in candidates:
+            key = f"{record['coin_type']}/{record['deposit_id']}"
+            try:
+                amount = self.amount_for(record)
+            except AmountError as exc:
+                moved |= self._finish_with_error(key, str(exc), "bad_amount")
+                continue
+            if amount == 0:
+                moved |= self._finish_with_error(key, ZERO_AMOUNT_ERROR, "zero_amount")
+                continue
+            if amount > spendable:
+                self._retry_later(record, f"sold out: payout of "
+                                  f"{format_units(amount, self.sender.decimals)} "
+                                  f"{self.sender.token} exceeds the hot wallet's spendable "
+                                  f"{format_units(spendable, self.sender.decimals)}")
+                continue
+            spendable -= amount
+            batch.append(PayoutOutput(record["sky_address"], amount, key))
+            if len(batch) >= self.sender.max_outputs:
+                moved |= self._pay(batch)
+                batch = []
+                if self._stop.is_set():
+                    return moved
+        if batch:
+            moved |= self._pay(batch)
+        return moved
+
+    def _pay(self, outputs: list[PayoutOutput]) -> bool:
+        payout_id = uuid.uuid4().hex
+        try:
+            signed = self.sender.build(outputs, payout_id)
+        except SenderError as exc:
+            for out in outputs:
+                record = self.store.get(out.deposit_key)
+                if record is not None:
+                    self._retry_later(record, f"{exc.kind}: {exc}")
+            return False
+        try:
+            self.store.create_payout(
+                payout_id, signed,
+                lambda txn: self.sender.commit_built(self.store.storage, txn, signed))
+        except Conflict as exc:
+            log.warning("payout %s discarded before broadcast: %s", payout_id, exc)
+            return False
+        log.info("payout %s persisted txid=%s outputs=%d", payout_id, signed.txid,
+                 len(signed.outputs))
+        failpoints.hit("after_payout_persisted")
+        return self._broadcast(payout_id, signed)
+
+    def _broadcast(self, payout_id: str, signed: SignedPayout) -> bool:
+        try:
+            self.sender.broadcast(signed)
+        except BroadcastRejected as exc:
+            return self._handle_rejected(payout_id, signed, exc)
+        except (NodeUnavailable, InsufficientFunds, SenderError) as exc:
+            payout = self.store.payout(payout_id)
+            attempts = payout.get("attempts", 0) + 1
+            self.store.update_payout(payout_id, {
+                "attempts": attempts, "last_error": str(exc),
+                "next_attempt_at": self.clock() + self._backoff(attempts)})
+            self._note_sender_error(f"broadcast of {signed.txid} failed: {exc}")
+            return False
+        failpoints.hit("after_broadcast")
+        self.store.mark_broadcast(payout_id)
+        self.payouts_broadcast += 1
+        self.sender_error = ""
+        log.info("payout %s broadcast txid=%s", payout_id, signed.txid)
+        return True
+
+    def _handle_rejected(self, payout_id: str, signed: SignedPayout,
+                         exc: BroadcastRejected) -> bool:
+        # A rejection can mean our own earlier broadcast already landed: ask the chain first.
+        try:
+            state = self.sender.tx_state(signed)
+        except SenderError:
+            state = TxState.UNKNOWN
+        if state in (TxState.PENDING, TxState.CONFIRMED):
+            self.store.mark_broadcast(payout_id)
+            return True
+        reason = f"payout transaction {signed.txid} rejected by the node: {exc}"
+        log.error("notice=WATCH %s; deposits held for review (never rebuilt automatically)",
+                  reason)
+        self.store.mark_needs_review(payout_id, reason)
+        return True
+
+    # -- 4. confirm ------------------------------------------------------------------------
+
+    def check_confirmations(self) -> bool:
+        moved = False
+        now = self.clock()
+        for payout in self.store.open_payouts():
+            if payout["status"] != "broadcast":
+                continue
+            signed = SignedPayout.from_json(payout["signed"])
+            try:
+                state = self.sender.tx_state(signed)
+            except SenderError as exc:
+                self._note_sender_error(f"confirmation check failed: {exc}")
+                return moved
+            if state == TxState.CONFIRMED:
+                self.store.mark_confirmed(payout["id"])
+                self.payouts_confirmed += 1
+                moved = True
+            elif state in (TxState.FAILED, TxState.CONFLICTED):
+                reason = f"payout transaction {signed.txid} {state} on chain"
+                log.error("notice=WATCH %s; deposits held for review", reason)
+                self.store.mark_needs_review(payout["id"], reason)
+                moved = True
+            elif state in (TxState.UNKNOWN, TxState.DROPPED):
+                if now - payout["broadcast_at"] > self.settings.dead_after:
+                    reason = (f"payout transaction {signed.txid} not seen by the node for "
+                              f"{int(now - payout['broadcast_at'])} s")
+                    log.error("notice=WATCH %s; deposits held for review", reason)
+                    self.store.mark_needs_review(payout["id"], reason)
+                    moved = True
+                else:
+                    # The node forgot it (restart, mempool eviction): send the same bytes again.
+                    try:
+                        self.sender.broadcast(signed)
+                    except SenderError as exc:
+                        self._note_sender_error(f"rebroadcast of {signed.txid} failed: {exc}")
+        return moved
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _backoff(self, attempts: int) -> float:
+        return min(self.settings.retry_max_wait, self.settings.retry_base * 2 ** (attempts - 1))
+
+    def _retry_later(self, record: dict[str, Any], error: str) -> None:
+        attempts = record.get("attempts", 0) + 1
+        key = f"{record['coin_type']}/{record['deposit_id']}"
+        try:
+            self.store.update_fields(key, Status.WAITING_SEND, {
+                "attempts": attempts, "last_error": error,
+                "next_attempt_at": self.clock() + self._backoff(attempts)})
+        except Conflict:
+            return
+        self._note_sender_error(error)
+
+    def _note_sender_error(self, error: str) -> None:
+        if error != self.sender_error:
+            log.error("sender: %s", error)
+        self.sender_error = error
+
+    def _finish_with_error(self, key: str, error: str, kind: str) -> bool:
+        try:
+            self.store.transition(key, Status.WAITING_SEND, Status.DONE,
+                                  {"error": error, "error_kind": kind})
+        except Conflict:
+            return False
+        log.warning("deposit %s finished without payment: %s", key, error)
+        return True

@@ -1,0 +1,438 @@
+"""Bindings, deposits and payouts in LMDB; every status change is a compare-and-set.
+
+This module is the only writer of deposit records. Each public method is one write
+transaction that re-reads the record, checks the status it expects, and writes the new one
+(``transition``): a deposit replayed by a scanner, a copy that travelled through a queue, or a
+second worker can never move a deposit twice. Payout records hold the signed transaction and
+its txid; they are written *before* anything is broadcast (see ``exchanger.processor``).
+
+Record shapes keep the Go teller's ``DepositInfo`` JSON field names (the admin API returns them
+as they are), with new fields for what the Go teller lacked: ``error_kind``, ``payout_id``,
+``attempts``, ``next_attempt_at``, ``last_error``, ``block_hash``, ``review_reason``,
+``created_at``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from addrs.pool import AddressPool
+from sender.base import SignedPayout
+
+from .status import STORED_STATUSES, Status, check_transition
+
+
+@dataclass(frozen=True)
+class Deposit:
+    """A deposit as a scanner reports it: value in the coin's base units."""
+
+    coin_type: str
+    address: str
+    value: int
+    height: int
+    tx: str
+    n: int
+    block_hash: str = ""
+
+    @property
+    def deposit_id(self) -> str:
+        """``txid:n`` with the real output index (log index for ERC-20)."""
+        return f"{self.tx}:{self.n}"
+
+    @property
+    def key(self) -> str:
+        return deposit_key(self.coin_type, self.deposit_id)
+
+
+def deposit_key(coin_type: str, deposit_id: str) -> str:
+    return f"{coin_type}/{deposit_id}"
+
+
+class BindError(Exception):
+    """A bind that cannot be done; the message is shown to the buyer."""
+
+
+class PoolEmpty(BindError):
+    def __init__(self) -> None:
+        super().__init__("Deposit address pool is empty")
+
+
+class BindLimitReached(BindError):
+    def __init__(self) -> None:
+        super().__init__("The maximum number of addresses have been assigned to this SKY address")
+
+
+class NoBinding(ValueError):
+    """A deposit to an address nobody bound."""
+
+
+class Conflict(RuntimeError):
+    """The record was not in the status the caller expected (someone else moved it)."""
+
+
+class DepositStore:
+    def __init__(self, storage: Any, pool: AddressPool,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.storage = storage
+        self.pool = pool
+        self.clock = clock
+        self.on_change: Callable[[], None] = lambda: None  # wakes the exchanger
+        self._watch: dict[str, set[str]] = {}
+        self._watch_lock = threading.Lock()
+
+    def now(self) -> int:
+        return int(self.clock())
+
+    # -- bindings --------------------------------------------------------------------------
+
+    def bind(self, coin: str, sky_address: str, *, pool_coin: str | None = None,
+             buy_method: str = "direct", max_bound: int = 0) -> dict[str, Any]:
+        """Take the next pool address for ``coin`` and bind it to ``sky_address``, atomically.
+
+        The bound-address limit, the pool hand-out, the binding and the watch-set entry are one
+        transaction: concurrent binds cannot exceed ``max_bound`` or lose an address.
+        """
+        st = self.storage
+        pool_coin = pool_coin or coin
+        with st.write() as txn:
+            index = st.get(txn, "sky_index", sky_address) or []
+            if max_bound > 0 and len(index) >= max_bound:
+                raise BindLimitReached()
+            address = self.pool.take(txn, pool_coin)
+            if address is None:
+                raise PoolEmpty()
+            key = f"{coin}/{address}"
+            if st.get(txn, "bindings", key) is not None:  # defensive: pools never repeat
+                raise BindError(f"deposit address {address} is already bound")
+            binding = {
+                "sky_address": sky_address, "address": address, "coin_type": coin,
+                "buy_method": buy_method, "bound_at": self.now(),
+                "slot": len(index),
+            }
+            st.put(txn, "bindings", key, binding)
+            index.append(key)
+            st.put(txn, "sky_index", sky_address, index)
+        with self._watch_lock:
+            if coin in self._watch:
+                self._watch[coin].add(address)
+        return binding
+
+    def binding(self, coin: str, address: str) -> dict[str, Any] | None:
+        with self.storage.read() as txn:
+            return self.storage.get(txn, "bindings", f"{coin}/{address}")
+
+    def bindings_of(self, sky_address: str) -> list[dict[str, Any]]:
+        st = self.storage
+        with st.read() as txn:
+            keys = st.get(txn, "sky_index", sky_address) or []
+            return [st.get(txn, "bindings", k) for k in keys]
+
+    def watched(self, coin: str) -> set[str]:
+        """The deposit addresses of ``coin`` being watched (every bound address).
+
+        Kept in memory for scanners (a set lookup per output); bind() adds to it after commit.
+        """
+        with self._watch_lock:
+            if coin not in self._watch:
+                with self.storage.read() as txn:
+                    self._watch[coin] = {b["address"] for _, b in
+                                         self.storage.items(txn, "bindings", f"{coin}/")}
+            return self._watch[coin]
+
+    def bound_addresses(self, coin: str) -> list[str]:
+        with self.storage.read() as txn:
+            return [b["address"] for _, b in self.storage.items(txn, "bindings", f"{coin}/")]
+
+    # -- deposits --------------------------------------------------------------------------
+
+    def record_deposit(self, dep: Deposit, rate: str) -> tuple[dict[str, Any], bool]:
+        """Record a confirmed deposit once; return (record, created).
+
+        Replays of the same ``txid:n`` return the stored record unchanged (the rate snapshotted
+        at first sight stays). A deposit that a reorg had cancelled comes back to
+        ``waiting_decide`` when the chain includes it again.
+        """
+        st = self.storage
+        key = dep.key
+        with st.write() as txn:
+            existing = st.get(txn, "deposits", key)
+            if existing is not None:
+                if existing["status"] != Status.CANCELLED:
+                    return existing, False
+                record = self._transition(txn, existing, Status.CANCELLED, Status.WAITING_DECIDE, {
+                    "error": "", "error_kind": "", "block_hash": dep.block_hash,
+                    "deposit": {**existing["deposit"], "height": dep.height},
+                })
+                created = True
+            else:
+                binding = st.get(txn, "bindings", f"{dep.coin_type}/{dep.address}")
+                if binding is None:
+                    raise NoBinding(f"no binding for {dep.coin_type} address {dep.address}")
+                seq = st.next_counter(txn, "deposit_seq")
+                now = self.now()
+                record = {
+                    "seq": seq, "updated_at": now, "created_at": now,
+                    "status": str(Status.WAITING_DECIDE),
+                    "coin_type": dep.coin_type, "sky_address": binding["sky_address"],
+                    "buy_method": binding.get("buy_method", "direct"),
+                    "deposit_address": dep.address, "deposit_id": dep.deposit_id,
+                    "txid": "", "conversion_rate": rate, "deposit_value": dep.value,
+                    "sky_sent": 0,
+                    "passthrough": {
+                        "exchange_name": "", "sky_bought": 0, "deposit_value_spent": 0,
+                        "requested_amount": "",
+                        "order": {"customer_id": "", "order_id": "", "completed_amount": "",
+                                  "price": "", "status": "", "final": False, "original": ""},
+                    },
+                    "error": "", "error_kind": "",
+                    "deposit": {"coin_type": dep.coin_type, "address": dep.address,
+                                "value": dep.value, "height": dep.height, "tx": dep.tx,
+                                "n": dep.n, "processed": True},
+                    "block_hash": dep.block_hash, "payout_id": "", "attempts": 0,
+                    "next_attempt_at": 0, "last_error": "", "review_reason": "",
+                }
+                check_transition(None, Status.WAITING_DECIDE)
+                st.put(txn, "deposits", key, record)
+                st.put(txn, "deposits_by_status", f"{record['status']}/{seq:016x}", key)
+                st.put(txn, "deposits_by_address",
+                       f"{dep.coin_type}/{dep.address}/{seq:016x}", key)
+                created = True
+        self.on_change()
+        return record, created
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        with self.storage.read() as txn:
+            return self.storage.get(txn, "deposits", key)
+
+    def transition(self, key: str, expected: Status, new: Status,
+                   changes: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Compare-and-set one deposit from ``expected`` to ``new`` (raises Conflict)."""
+        with self.storage.write() as txn:
+            record = self.storage.get(txn, "deposits", key)
+            if record is None:
+                raise Conflict(f"deposit {key} does not exist")
+            return self._transition(txn, record, expected, new, changes or {})
+
+    def _transition(self, txn: Any, record: dict[str, Any], expected: Status, new: Status,
+                    changes: dict[str, Any]) -> dict[str, Any]:
+        st = self.storage
+        old = Status(record["status"])
+        if old != expected:
+            raise Conflict(f"deposit {record['coin_type']}/{record['deposit_id']} is {old}, "
+                           f"expected {expected}")
+        check_transition(old, new)
+        key = deposit_key(record["coin_type"], record["deposit_id"])
+        seq = record["seq"]
+        updated = {**record, **changes, "status": str(new), "updated_at": self.now()}
+        st.delete(txn, "deposits_by_status", f"{old}/{seq:016x}")
+        st.put(txn, "deposits_by_status", f"{new}/{seq:016x}", key)
+        st.put(txn, "deposits", key, updated)
+        return updated
+
+    def update_fields(self, key: str, expected: Status, changes: dict[str, Any]) -> dict[str, Any]:
+        """Change bookkeeping fields (retry counters, errors) without changing the status."""
+        with self.storage.write() as txn:
+            record = self.storage.get(txn, "deposits", key)
+            if record is None or record["status"] != expected:
+                raise Conflict(f"deposit {key} is not {expected}")
+            updated = {**record, **changes}
+            self.storage.put(txn, "deposits", key, updated)
+            return updated
+
+    def keys_in_status(self, status: Status, limit: int | None = None) -> list[str]:
+        with self.storage.read() as txn:
+            keys = []
+            for _, key in self.storage.items(txn, "deposits_by_status", f"{status}/"):
+                keys.append(key)
+                if limit is not None and len(keys) >= limit:
+                    break
+            return keys
+
+    def in_status(self, status: Status, limit: int | None = None) -> list[dict[str, Any]]:
+        st = self.storage
+        with st.read() as txn:
+            out = []
+            for _, key in st.items(txn, "deposits_by_status", f"{status}/"):
+                out.append(st.get(txn, "deposits", key))
+                if limit is not None and len(out) >= limit:
+                    break
+            return out
+
+    def count_by_status(self) -> dict[str, int]:
+        with self.storage.read() as txn:
+            return {str(s): self.storage.count(txn, "deposits_by_status", f"{s}/")
+                    for s in STORED_STATUSES}
+
+    def all_deposits(self, status: Status | None = None) -> list[dict[str, Any]]:
+        """Deposits in creation (seq) order, optionally of one status."""
+        if status is not None:
+            return self.in_status(status)
+        with self.storage.read() as txn:
+            records = [r for _, r in self.storage.items(txn, "deposits")]
+        return sorted(records, key=lambda r: r["seq"])
+
+    def errored(self) -> list[dict[str, Any]]:
+        return [r for r in self.all_deposits() if r.get("error")]
+
+    def deposits_of_address(self, coin: str, address: str, txn: Any = None) -> list[dict[str, Any]]:
+        st = self.storage
+        if txn is None:
+            with st.read() as txn:
+                return self.deposits_of_address(coin, address, txn)
+        return [st.get(txn, "deposits", key)
+                for _, key in st.items(txn, "deposits_by_address", f"{coin}/{address}/")]
+
+    def deposits_in_block(self, coin: str, block_hash: str) -> list[dict[str, Any]]:
+        return [r for r in self.all_deposits()
+                if r["coin_type"] == coin and r.get("block_hash") == block_hash]
+
+    def statuses_for(self, sky_address: str) -> list[dict[str, Any]]:
+        """The public /api/status list for a receive address, with a stable ``seq``.
+
+        Each binding owns a slot: ``waiting_deposit`` until its first deposit, which then takes
+        the slot over; later deposits to the same address append. Entries only ever append, so
+        ``seq`` (the position) never changes for a buyer (the Go teller renumbered by
+        ``updated_at``).
+        """
+        st = self.storage
+        now = self.now()
+        entries: list[tuple[tuple[int, int], dict[str, Any]]] = []
+        with st.read() as txn:
+            for bkey in st.get(txn, "sky_index", sky_address) or []:
+                binding = st.get(txn, "bindings", bkey)
+                deposits = self.deposits_of_address(binding["coin_type"], binding["address"], txn)
+                if not deposits:
+                    entries.append(((binding["bound_at"], 0), {
+                        "coin_type": binding["coin_type"],
+                        "status": str(Status.WAITING_DEPOSIT), "updated_at": now,
+                    }))
+                for i, dep in enumerate(deposits):
+                    order = (binding["bound_at"], 0) if i == 0 else (dep["created_at"], dep["seq"])
+                    entries.append((order, {
+                        "coin_type": dep["coin_type"], "status": dep["status"],
+                        "updated_at": dep["updated_at"],
+                    }))
+        entries.sort(key=lambda e: e[0])
+        return [{"seq": i, **entry} for i, (_, entry) in enumerate(entries)]
+
+    # -- payouts ---------------------------------------------------------------------------
+
+    def create_payout(self, payout_id: str, signed: SignedPayout,
+                      persist_backend: Callable[[Any], None]) -> dict[str, Any]:
+        """Persist a signed payout and attach it to its deposits, before any broadcast.
+
+        Every deposit must still be ``waiting_send`` without a payout; otherwise nothing is
+        written and Conflict is raised (the signed transaction is then simply never sent).
+        """
+        st = self.storage
+        with st.write() as txn:
+            for out in signed.outputs:
+                record = st.get(txn, "deposits", out.deposit_key)
+                if (record is None or record["status"] != Status.WAITING_SEND
+                        or record.get("payout_id")):
+                    raise Conflict(f"deposit {out.deposit_key} is no longer payable")
+            payout = {
+                "id": payout_id, "status": "signed", "created_at": self.now(),
+                "broadcast_at": 0, "attempts": 0, "next_attempt_at": 0, "last_error": "",
+                "deposit_keys": [o.deposit_key for o in signed.outputs],
+                "signed": signed.to_json(),
+            }
+            st.put(txn, "payouts", payout_id, payout)
+            st.put(txn, "payouts_open", payout_id, "")
+            for out in signed.outputs:
+                record = st.get(txn, "deposits", out.deposit_key)
+                record.update({"payout_id": payout_id, "txid": signed.txid,
+                               "sky_sent": out.amount, "last_error": ""})
+                st.put(txn, "deposits", out.deposit_key, record)
+            persist_backend(txn)
+        return payout
+
+    def payout(self, payout_id: str) -> dict[str, Any] | None:
+        with self.storage.read() as txn:
+            return self.storage.get(txn, "payouts", payout_id)
+
+    def open_payouts(self) -> list[dict[str, Any]]:
+        st = self.storage
+        with st.read() as txn:
+            return [st.get(txn, "payouts", pid) for pid, _ in st.items(txn, "payouts_open")]
+
+    def update_payout(self, payout_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        with self.storage.write() as txn:
+            payout = self.storage.get(txn, "payouts", payout_id)
+            payout.update(changes)
+            self.storage.put(txn, "payouts", payout_id, payout)
+            return payout
+
+    def mark_broadcast(self, payout_id: str) -> None:
+        """The node accepted the payout: its deposits move to ``waiting_confirm``."""
+        st = self.storage
+        with st.write() as txn:
+            payout = st.get(txn, "payouts", payout_id)
+            if payout["status"] != "signed":
+                return
+            payout.update({"status": "broadcast", "broadcast_at": self.now(), "last_error": ""})
+            st.put(txn, "payouts", payout_id, payout)
+            for key in payout["deposit_keys"]:
+                record = st.get(txn, "deposits", key)
+                if record["status"] == Status.WAITING_SEND and record["payout_id"] == payout_id:
+                    self._transition(txn, record, Status.WAITING_SEND, Status.WAITING_CONFIRM, {})
+
+    def mark_confirmed(self, payout_id: str) -> None:
+        """The payout is confirmed on chain: its deposits are ``done``."""
+        self._close_payout(payout_id, "confirmed", Status.DONE, {})
+
+    def mark_needs_review(self, payout_id: str, reason: str) -> None:
+        """The payout is provably dead or failed: hold its deposits for an operator."""
+        self._close_payout(payout_id, "needs_review", Status.NEEDS_REVIEW,
+                           {"review_reason": reason, "last_error": reason})
+
+    def _close_payout(self, payout_id: str, payout_status: str, new: Status,
+                      changes: dict[str, Any]) -> None:
+        st = self.storage
+        with st.write() as txn:
+            payout = st.get(txn, "payouts", payout_id)
+            if payout is None or payout_id != payout["id"] or \
+                    st.get(txn, "payouts_open", payout_id) is None:
+                return
+            payout.update({"status": payout_status, "closed_at": self.now(), **changes})
+            st.put(txn, "payouts", payout_id, payout)
+            st.delete(txn, "payouts_open", payout_id)
+            for key in payout["deposit_keys"]:
+                record = st.get(txn, "deposits", key)
+                if record.get("payout_id") != payout_id:
+                    continue
+                for expected in (Status.WAITING_CONFIRM, Status.WAITING_SEND):
+                    if record["status"] == expected:
+                        self._transition(txn, record, expected, new, changes)
+                        break
+
+    # -- reorgs ----------------------------------------------------------------------------
+
+    def orphan_deposits(self, coin: str, block_hashes: Iterable[str], reason: str) -> list[str]:
+        """Deposits recorded from blocks that left the chain.
+
+        Unpaid ones are ``cancelled``; ones whose payout may have gone out are held in
+        ``needs_review``. Returns the keys that changed.
+        """
+        hashes = set(block_hashes)
+        changed = []
+        st = self.storage
+        with st.write() as txn:
+            for key, record in list(st.items(txn, "deposits", f"{coin}/")):
+                if record.get("block_hash") not in hashes:
+                    continue
+                status = Status(record["status"])
+                if status in (Status.WAITING_DECIDE,) or (
+                        status == Status.WAITING_SEND and not record.get("payout_id")):
+                    self._transition(txn, record, status, Status.CANCELLED, {
+                        "error": reason, "error_kind": "reorged"})
+                    changed.append(key)
+                elif status in (Status.WAITING_SEND, Status.WAITING_CONFIRM, Status.DONE):
+                    self._transition(txn, record, status, Status.NEEDS_REVIEW, {
+                        "review_reason": reason, "error_kind": "reorged_after_payout"})
+                    changed.append(key)
+        return changed

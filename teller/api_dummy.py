@@ -1,0 +1,91 @@
+"""The dummy API (``dummy.http_addr``): inject deposits and confirm payouts by hand.
+
+Parameters, validation messages and answers are the Go teller's (``reference/teller.md``
+§6.6); the difference is that a 200 from /dummy/scanner/deposit means the deposit is already
+persisted, and the dummy sender's broadcasts survive restarts.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from flask import Flask, Response, request
+
+from scanner.dummy import DummyDepositError
+from sender.dummy import DummySender
+
+from .http import error_response, json_response
+
+if TYPE_CHECKING:
+    from .service import Service
+
+_UINT32_MAX = 2**32 - 1
+
+
+def _param(name: str) -> str:
+    return (request.values.get(name) or "").strip()
+
+
+def create_dummy_app(service: Service) -> Flask:
+    app = Flask("teller.dummy", static_folder=None)
+    cfg = service.config
+
+    if service.dummy_scanner is not None:
+        @app.route("/dummy/scanner/deposit", methods=["GET", "POST"])
+        def scanner_deposit() -> Response:
+            addr = _param("addr")
+            if not addr:
+                return error_response(400, "addr required")
+            value_text = _param("value")
+            if not value_text:
+                return error_response(400, "value required")
+            if not value_text.isdigit():
+                return error_response(400, "invalid value")
+            height_text = _param("height")
+            if not height_text:
+                return error_response(400, "height required")
+            if not height_text.isdigit():
+                return error_response(400, "invalid height")
+            tx = _param("tx")
+            if not tx:
+                return error_response(400, "tx required")
+            n_text = _param("n") or "0"
+            if not n_text.isdigit():
+                return error_response(400, "invalid n")
+            if int(n_text) > _UINT32_MAX:
+                return error_response(400, "n too large")
+            coin = _param("coin") or "BTC"
+            if coin not in cfg.deposit_coins():
+                return error_response(400, "invalid coin")
+            if not cfg.coin_enabled(coin) or not cfg.dummy_scanner_for(coin):
+                return error_response(400, f"{coin} is not served by the dummy scanner")
+            try:
+                service.dummy_scanner.deposit(coin, addr, int(value_text), int(height_text),
+                                              tx, int(n_text))
+            except DummyDepositError as exc:
+                return error_response(400, str(exc))
+            return Response("", status=200, content_type="text/plain; charset=utf-8")
+
+    if isinstance(service.sender, DummySender):
+        sender = service.sender
+
+        @app.get("/dummy/sender/broadcasts")
+        def broadcasts() -> Response:
+            return json_response(sender.broadcasts())
+
+        @app.route("/dummy/sender/confirm", methods=["GET", "POST"])
+        def confirm() -> Response:
+            txid, seq_text = _param("txid"), _param("seq")
+            if not txid and not seq_text:
+                return error_response(400, "txid or seq required")
+            seq = None
+            if seq_text:
+                if not seq_text.isdigit():
+                    return error_response(400, "invalid seq")
+                seq = int(seq_text)
+            if not sender.confirm(txid=txid or None, seq=seq):
+                return error_response(404, "txn not found")
+            service.exchanger.wake_confirmations()
+            return Response("", status=200, content_type="text/plain; charset=utf-8")
+
+    return app

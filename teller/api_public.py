@@ -1,0 +1,250 @@
+"""The public API buyers' wallets call: /api/bind, /api/status, /api/config, /api/health.
+
+Routes, JSON field names, statuses and plain-text errors are the Go teller's
+(``reference/teller-transcript.md``), with the documented fixes: ``application/json;
+charset=utf-8`` is accepted, max bound → 409, pool empty → 503, ``seq`` is stable.
+Throttling, CORS and the security headers the Go teller sent are applied here too; static
+files (the buyer page) come from ``web.static_dir`` when it exists.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from flask import Flask, Response, request, send_from_directory
+
+from addrs.validate import InvalidAddress
+from exchanger.amounts import fixed_rate_display, format_units
+from exchanger.status import Status
+from exchanger.store import BindError, BindLimitReached, PoolEmpty
+
+from .config import resolve_path
+from .http import error_response, json_response
+from .jsonbody import BodyError, decode_object, string_field
+from .throttle import Throttle, client_ip
+
+if TYPE_CHECKING:
+    from .service import Service
+
+log = logging.getLogger(__name__)
+
+THROTTLED_PATHS = ("/api/bind", "/api/status")
+
+SECURITY_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "X-XSS-Protection": "1; mode=block",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def format_go_duration(seconds: float) -> str:
+    """Uptime the way Go prints a time.Duration: "1h2m3.5s", "5m32s", "850ms"."""
+    if seconds < 1:
+        return f"{int(seconds * 1000)}ms"
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    text = f"{secs:.3f}".rstrip("0").rstrip(".") + "s"  # float-ok: a duration, not money
+    if hours:
+        return f"{int(hours)}h{int(minutes)}m{text}"
+    if minutes:
+        return f"{int(minutes)}m{text}"
+    return text
+
+
+def create_public_app(service: Service) -> Flask:
+    cfg = service.config
+    app = Flask("teller.public", static_folder=None)
+    throttle = Throttle(cfg.web.throttle_max, float(cfg.web.throttle_duration))
+    static_dir = resolve_path(cfg, cfg.web.static_dir) if cfg.web.static_dir else None
+
+    def receive_address(text: str) -> str:
+        """Validate the buyer's address for the payout token (Skycoin or Ethereum)."""
+        return service.sender.validate_address(text)
+
+    def address_error(exc: InvalidAddress) -> Response:
+        kind = "skycoin" if service.sender.token == "SKY" else "ethereum"
+        message = str(exc)
+        prefix = f"Invalid {kind} address: "
+        return error_response(400, message if message.startswith(prefix) else prefix + message)
+
+    @app.before_request
+    def apply_throttle() -> Response | None:
+        if request.path not in THROTTLED_PATHS or not throttle.enabled:
+            return None
+        forwarded = request.headers.get("X-Forwarded-For")
+        ip = client_ip(request.remote_addr, forwarded, cfg.web.behind_proxy)
+        if throttle.allow(ip, request.path):
+            return None
+        return error_response(429, "You have reached maximum request limit.", {
+            "X-Rate-Limit-Limit": str(cfg.web.throttle_max),
+            "X-Rate-Limit-Duration": f"{int(cfg.web.throttle_duration)}s",
+            "X-Rate-Limit-Request-Forwarded-For": forwarded or "",
+            "X-Rate-Limit-Request-Remote-Addr": request.remote_addr or "",
+        })
+
+    @app.after_request
+    def add_headers(response: Response) -> Response:
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if cfg.web.behind_proxy and request.headers.get("X-Forwarded-Proto") == "https":
+            response.headers["Strict-Transport-Security"] = "max-age=31536000"
+        origin = request.headers.get("Origin")
+        if origin and (origin in cfg.web.cors_allowed or "*" in cfg.web.cors_allowed):
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Vary"] = "Origin"
+            if request.method == "OPTIONS":
+                response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+                response.headers["Access-Control-Allow-Headers"] = "Content-Type"
+        return response
+
+    def method_not_allowed(allowed: str) -> Response:
+        return error_response(405, "Invalid request method", {"Allow": allowed})
+
+    @app.route("/api/bind", methods=["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
+    def bind() -> Response:
+        if request.method == "OPTIONS":
+            return Response(status=204)
+        if request.method != "POST":
+            return method_not_allowed("POST")
+        if request.mimetype != "application/json":
+            return error_response(415, "Invalid content type")
+        try:
+            body = decode_object(request.get_data())
+            sky_address = (string_field(body, "skyaddr") or string_field(body, "address"))
+            coin_type = string_field(body, "coin_type")
+        except BodyError as exc:
+            return error_response(400, f"Invalid json request body: {exc}")
+        sky_address = sky_address.strip(" \t\n\r")
+        if not sky_address:
+            return error_response(400, "Missing skyaddr")
+        if not coin_type:
+            return error_response(400, "Missing coin_type")
+        if coin_type not in cfg.deposit_coins():
+            return error_response(400, "Invalid coin_type")
+        if not cfg.coin_enabled(coin_type):
+            return error_response(400, f"{coin_type} not enabled")
+        try:
+            sky_address = receive_address(sky_address)
+        except InvalidAddress as exc:
+            return address_error(exc)
+        if not cfg.teller.bind_enabled:
+            return error_response(403, "Address binding is disabled")
+        try:
+            binding = service.store.bind(coin_type, sky_address,
+                                         pool_coin=cfg.pool_coin(coin_type),
+                                         buy_method=cfg.sky_exchanger.buy_method,
+                                         max_bound=cfg.teller.max_bound_addrs)
+        except PoolEmpty as exc:
+            log.error("notice=WATCH %s pool is empty: a buyer could not bind", coin_type)
+            return error_response(503, str(exc))
+        except BindLimitReached as exc:
+            return error_response(409, str(exc))
+        except BindError as exc:
+            log.error("bind failed: %s", exc)
+            return error_response(500, "Internal Server Error")
+        log.info("bound %s %s to %s", coin_type, binding["address"], sky_address)
+        service.check_pools()
+        return json_response({"deposit_address": binding["address"], "coin_type": coin_type,
+                              "buy_method": binding["buy_method"]})
+
+    @app.route("/api/status", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
+    def status() -> Response:
+        if request.method != "GET":
+            return method_not_allowed("GET")
+        sky_address = (request.args.get("skyaddr") or request.args.get("address") or "")
+        sky_address = sky_address.strip(" \t\n\r")
+        if not sky_address:
+            return error_response(400, "Missing skyaddr")
+        try:
+            sky_address = receive_address(sky_address)
+        except InvalidAddress as exc:
+            return address_error(exc)
+        statuses = service.store.statuses_for(sky_address)
+        return json_response({"statuses": statuses} if statuses else {})
+
+    @app.route("/api/config", methods=["GET"])
+    def config() -> Response:
+        ex = cfg.sky_exchanger
+        deposits: dict[str, Any] = {}
+        for coin in cfg.deposit_coins():
+            rate = cfg.rate_for(coin)
+            if coin == "SKY":
+                display = rate or "1"
+            elif rate:
+                display = fixed_rate_display(rate, ex.max_decimals, service.sender.decimals)
+            else:
+                display = "0"
+            minimum = "0"
+            if coin == "BTC":
+                minimum = format(ex.c2cx.btc_minimum_volume.normalize(), "f")
+            scanner = cfg.scanner_for(cfg.pool_coin(coin))
+            deposits[coin.lower()] = {
+                "enabled": cfg.coin_enabled(coin),
+                "confirmations_required": scanner.confirmations_required,
+                "fixed_exchange_rate": display,
+                "passthrough_minimum_volume": minimum,
+            }
+        return json_response({
+            "enabled": cfg.teller.bind_enabled,
+            "buy_method": ex.buy_method,
+            "max_bound_addrs": cfg.teller.max_bound_addrs,
+            "max_decimals": ex.max_decimals,
+            "deposits": deposits,
+            "payout_token": service.sender.token,
+        })
+
+    @app.route("/api/health", methods=["GET"])
+    def health() -> Response:
+        return json_response(health_report(service))
+
+    if static_dir is not None and Path(static_dir).is_dir():
+        @app.route("/", defaults={"path": "index.html"})
+        @app.route("/<path:path>")
+        def static_files(path: str) -> Response:
+            return send_from_directory(static_dir, path)
+
+    return app
+
+
+def health_report(service: Service) -> dict[str, Any]:
+    """The Go teller's /api/health, plus per-chain scanner and address-pool detail."""
+    exchanger = service.exchanger
+    sender = service.sender
+    warnings: list[str] = []
+    try:
+        balance = sender.balance()
+        coins = format_units(balance.coins, sender.decimals)
+        hours = str(balance.hours) if balance.hours is not None else ""
+    except Exception as exc:  # noqa: BLE001 - any backend failure is shown, not raised
+        coins, hours = format_units(0, sender.decimals), "0"
+        warnings.append(f"sender balance unavailable: {exc}")
+    scanners = {coin: scanner.health() for coin, scanner in service.scanners.items()}
+    for coin, info in scanners.items():
+        if not info.get("node_reachable", True):
+            warnings.append(f"{coin} node unreachable: {info.get('last_error', '')}")
+    warnings.extend(service.check_pools())
+    if exchanger.sender_error:
+        warnings.append(exchanger.sender_error)
+    errored = sum(1 for r in service.store.all_deposits() if r.get("error"))
+    needs_review = len(service.store.keys_in_status(Status.NEEDS_REVIEW))
+    if needs_review:
+        warnings.append(f"{needs_review} deposit(s) need operator review")
+    return {
+        "status": "OK",
+        "application": "teller",
+        "version": service.version,
+        "uptime": format_go_duration(service.uptime()),
+        "exchange": {
+            "buy_method": service.config.sky_exchanger.buy_method,
+            "processor_error": exchanger.processor_error,
+            "sender_error": exchanger.sender_error,
+            "deposit_error_count": errored,
+            "balance": {"coins": coins, "hours": hours, "token": sender.token},
+        },
+        "scanners": scanners,
+        "address_pools": {coin: service.pool.remaining(coin) for coin in service.pool_coins()},
+        "warnings": warnings,
+    }

@@ -1,0 +1,194 @@
+"""Wiring: builds every part of a running teller from a Config and starts/stops them in order.
+
+Start-up order is storage → address pools (configured files loaded and validated) → sender →
+deposit store and exchanger → scanners → HTTP servers; shutdown runs the other way. Anything
+that cannot work (a bad address file, an unreachable data dir) fails here, before any server
+listens, with every problem listed.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from addrs.files import AddressFileError, load_address_file
+from addrs.pool import AddressPool
+from exchanger.processor import Exchanger, ExchangerSettings
+from exchanger.store import DepositStore
+from scanner.dummy import DummyScanner
+from sender.base import Sender
+from sender.dummy import DummySender
+
+from . import __version__, failpoints
+from .config import Config, ConfigError, resolve_path
+from .http import Server
+from .storage import Storage
+
+log = logging.getLogger(__name__)
+
+POOL_COINS = ("BTC", "ETH", "LTC")
+
+
+def _git_version() -> str:
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, cwd=Path(__file__).parent, timeout=2, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return __version__
+    sha = commit.stdout.strip()
+    return f"{__version__}+{sha}" if commit.returncode == 0 and sha else __version__
+
+
+class Service:
+    """Everything one ``teller run`` holds. The HTTP apps read from it; they own no state."""
+
+    def __init__(self, config: Config, data_dir: str | Path, *,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.data_dir = Path(data_dir).expanduser()
+        self.clock = clock
+        self.started_at = time.monotonic()
+        self.version = _git_version()
+        failpoints.arm_from_env(self.data_dir)
+        self.storage = Storage(self.data_dir, db_name=config.dbfile)
+        try:
+            self.pool = AddressPool(self.storage)
+            self._load_address_files()
+            self.store = DepositStore(self.storage, self.pool, clock=clock)
+            self.sender = self._make_sender()
+            self.exchanger = Exchanger(self.store, self.sender, self._exchanger_settings(),
+                                       clock=clock)
+            self.store.on_change = self.exchanger.wake
+            self.dummy_scanner = DummyScanner(self.store, config.rate_for, config.network_for,
+                                              config.pool_coin) if config.dummy.scanner else None
+            self.scanners: dict[str, Any] = self._make_scanners()
+        except Exception:
+            self.storage.close()
+            raise
+        self.servers: list[Server] = []
+        self._low_water_warned: set[str] = set()
+        self._stopped = threading.Event()
+
+    # -- construction ----------------------------------------------------------------------
+
+    def _load_address_files(self) -> None:
+        problems: list[str] = []
+        for coin in POOL_COINS:
+            enabled = self.config.coin_enabled(coin) or (
+                coin == "ETH" and bool(self.config.eth_tokens) and self.config.eth_scanner.enabled)
+            path = self.config.address_file_for(coin)
+            if not enabled or not path:
+                continue
+            try:
+                addresses = load_address_file(resolve_path(self.config, path), coin,
+                                              self.config.network_for(coin))
+            except AddressFileError as exc:
+                problems.extend(exc.problems)
+                continue
+            except OSError as exc:
+                problems.append(f"{coin.lower()}_addresses: cannot read {path}: {exc.strerror}")
+                continue
+            result = self.pool.add(coin, addresses)
+            if result.added:
+                log.info("loaded %d new %s deposit addresses from %s", result.added, coin, path)
+        if problems:
+            raise ConfigError(problems, self.config.source)
+
+    def _make_sender(self) -> Sender:
+        backend = self.config.sender_backend
+        if backend == "dummy":
+            return DummySender(
+                self.storage,
+                coins_droplets=int(self.config.dummy.sender_coins.scaleb(6)),
+                hours=self.config.dummy.sender_hours,
+                max_outputs=self.config.sender.max_outputs)
+        from sender.factory import create_sender  # real backends: imported only when used
+
+        return create_sender(self.config, self.storage)
+
+    def _make_scanners(self) -> dict[str, Any]:
+        coins = [c for c in ("BTC", "LTC", "ETH")
+                 if self.config.coin_enabled(c) and not self.config.dummy_scanner_for(c)]
+        if not coins:
+            return {}
+        from scanner.factory import create_scanners  # real scanners: imported only when used
+
+        return create_scanners(self.config, self.storage, self.store, coins)
+
+    def _exchanger_settings(self) -> ExchangerSettings:
+        ex = self.config.sky_exchanger
+        return ExchangerSettings(
+            max_decimals=ex.max_decimals, send_enabled=ex.send_enabled,
+            check_wait=float(ex.tx_confirmation_check_wait) or 3.0,
+            retry_max_wait=float(self.config.sender.retry_max_wait),
+            dead_after=float(self.config.sender.dead_after),
+            token_decimals={t.symbol: t.decimals for t in self.config.eth_tokens})
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self, *, serve: bool = True) -> None:
+        from .api_admin import create_admin_app
+        from .api_dummy import create_dummy_app
+        from .api_public import create_public_app
+
+        self.exchanger.start()
+        for scanner in self.scanners.values():
+            scanner.start()
+        if not serve:
+            return
+        cfg = self.config
+        self.servers.append(Server(create_public_app(self), cfg.web.http_addr, "public"))
+        self.servers.append(Server(create_admin_app(self), cfg.admin_panel.host, "admin"))
+        if cfg.dummy.scanner or cfg.dummy.sender:
+            self.servers.append(Server(create_dummy_app(self), cfg.dummy.http_addr, "dummy"))
+        for server in self.servers:
+            server.start()
+        self.check_pools()
+
+    def stop(self) -> None:
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        for server in reversed(self.servers):
+            server.stop()
+        for scanner in self.scanners.values():
+            scanner.stop()
+        self.exchanger.stop()
+        self.sender.close()
+        self.storage.close()
+        log.info("teller stopped")
+
+    def server(self, name: str) -> Server:
+        return next(s for s in self.servers if s.name == name)
+
+    # -- shared views for the APIs -----------------------------------------------------------
+
+    def uptime(self) -> float:
+        return time.monotonic() - self.started_at
+
+    def pool_coins(self) -> list[str]:
+        return [c for c in POOL_COINS if self.config.coin_enabled(c)
+                or (c == "ETH" and self.config.eth_tokens and self.config.eth_scanner.enabled)]
+
+    def check_pools(self) -> list[str]:
+        """Pools under the low-water mark; each is logged once with notice=WATCH."""
+        low = []
+        mark = self.config.teller.addr_low_water
+        for coin in self.pool_coins():
+            remaining = self.pool.remaining(coin)
+            if remaining < mark:
+                low.append(f"{coin} deposit address pool is low: {remaining} free "
+                           f"(teller.addr_low_water = {mark})")
+                if coin not in self._low_water_warned:
+                    log.warning("notice=WATCH %s deposit address pool has %d free addresses "
+                                "(low-water mark %d): add more with `teller tool addaddresses`",
+                                coin, remaining, mark)
+                    self._low_water_warned.add(coin)
+            else:
+                self._low_water_warned.discard(coin)
+        return low

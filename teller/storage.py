@@ -1,0 +1,192 @@
+"""The teller's LMDB environment: one per data directory, named databases per concern.
+
+Every package that persists state (address pools, deposits, payouts, scanner cursors, the dummy
+chain) gets its named databases from here and does its work inside ``Storage.write()`` /
+``Storage.read()`` transactions, so a state change and everything it implies commit together.
+Values are JSON (``dumps``/``loads`` refuse floats so no amount ever passes through one).
+
+The environment also owns the two start-up guarantees the rest of the code relies on:
+one process per data directory (an exclusive ``flock`` on ``teller.lock``) and a recorded
+schema version (a newer one is refused, an older one is migrated step by step).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import lmdb
+
+SCHEMA_VERSION = 1
+
+# Every named database the teller uses, with the package that owns it. Opening them all up front
+# keeps LMDB's "open a DB inside a write txn" rule out of request paths.
+DATABASES = (
+    "meta",  # teller: schema version, counters
+    "addr_free",  # addrs: "<COIN>/<seq:016x>" -> address, the free pool in hand-out order
+    "addr_known",  # addrs: "<COIN>/<address>" -> {"seq", "used"}
+    "bindings",  # exchanger: "<COIN>/<deposit address>" -> binding
+    "sky_index",  # exchanger: "<receive address>" -> [binding key, ...]
+    "deposits",  # exchanger: "<COIN>/<txid>:<n>" -> deposit record
+    "deposits_by_status",  # exchanger: "<status>/<seq:016x>" -> deposit key
+    "deposits_by_address",  # exchanger: "<COIN>/<deposit address>/<seq:016x>" -> deposit key
+    "payouts",  # exchanger: "<payout id>" -> payout record (signed tx, txid, deposits)
+    "payouts_open",  # exchanger: "<payout id>" -> "" for payouts not yet confirmed
+    "scanner",  # scanner: per-chain cursor, recent block hashes, pending deposits
+    "sender",  # sender: backend state (dummy chain, ERC-20 nonces)
+)
+
+
+class StorageError(RuntimeError):
+    """The data directory cannot be used (locked by another process, newer schema, ...)."""
+
+
+def _reject_float(value: Any) -> Any:
+    raise TypeError(f"refusing to store a float ({value!r}): use int base units or Decimal")
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"cannot store {type(value).__name__} in JSON")
+
+
+def dumps(value: Any) -> bytes:
+    """Serialise a record; floats are refused so money never degrades to binary fractions."""
+    if _contains_float(value):
+        _reject_float(value)
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, default=_default).encode()
+
+
+def _contains_float(value: Any) -> bool:
+    if isinstance(value, float):
+        return True
+    if isinstance(value, dict):
+        return any(_contains_float(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_contains_float(v) for v in value)
+    return False
+
+
+def loads(raw: bytes | memoryview | None) -> Any:
+    if raw is None:
+        return None
+    return json.loads(bytes(raw), parse_float=Decimal)
+
+
+class Storage:
+    """An open LMDB environment in a data directory, held exclusively by this process."""
+
+    def __init__(self, data_dir: str | os.PathLike[str], *, db_name: str = "teller.db",
+                 map_size: int = 4 << 30, sync: bool = True, exclusive: bool = True) -> None:
+        self.path = Path(data_dir).expanduser()
+        self.path.mkdir(parents=True, exist_ok=True)
+        # The flock keeps a second *teller run* off this directory. Tools that only add
+        # addresses open it non-exclusively: LMDB itself serialises writers across processes.
+        self._lock_file = None
+        if exclusive:
+            self._lock_file = open(self.path / "teller.lock", "a+")  # noqa: SIM115
+            try:
+                fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self._lock_file.close()
+                raise StorageError(
+                    f"data directory {self.path} is in use by another teller process "
+                    f"(lock held on {self.path / 'teller.lock'}); stop it or use another -d/--dir"
+                ) from None
+            self._lock_file.seek(0)
+            self._lock_file.truncate()
+            self._lock_file.write(f"{os.getpid()}\n")
+            self._lock_file.flush()
+        self.env = lmdb.open(str(self.path / db_name), map_size=map_size,
+                             max_dbs=len(DATABASES) + 4, sync=sync, metasync=sync,
+                             subdir=True, lock=True)
+        self._dbs = {name: self.env.open_db(name.encode()) for name in DATABASES}
+        self._check_schema()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self.env.close()
+        if self._lock_file is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+            self._lock_file.close()
+
+    def __enter__(self) -> Storage:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _check_schema(self) -> None:
+        with self.write() as txn:
+            found = self.get(txn, "meta", "schema_version")
+            if found is None:
+                self.put(txn, "meta", "schema_version", SCHEMA_VERSION)
+                return
+            if found > SCHEMA_VERSION:
+                raise StorageError(
+                    f"data directory {self.path} has schema version {found}, newer than this "
+                    f"teller understands ({SCHEMA_VERSION}); upgrade teller or use a backup"
+                )
+            # Migrations go here as numbered steps (migrate_2, ...) when the schema changes.
+
+    # -- transactions ----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[lmdb.Transaction]:
+        """One atomic, durable write transaction (LMDB serialises writers)."""
+        with self.env.begin(write=True) as txn:
+            yield txn
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[lmdb.Transaction]:
+        with self.env.begin(write=False) as txn:
+            yield txn
+
+    def db(self, name: str) -> Any:
+        return self._dbs[name]
+
+    # -- JSON helpers ----------------------------------------------------------------------
+
+    def get(self, txn: lmdb.Transaction, db: str, key: str) -> Any:
+        return loads(txn.get(key.encode(), db=self._dbs[db]))
+
+    def put(self, txn: lmdb.Transaction, db: str, key: str, value: Any) -> None:
+        txn.put(key.encode(), dumps(value), db=self._dbs[db])
+
+    def delete(self, txn: lmdb.Transaction, db: str, key: str) -> bool:
+        return txn.delete(key.encode(), db=self._dbs[db])
+
+    def items(self, txn: lmdb.Transaction, db: str, prefix: str = "") -> Iterator[tuple[str, Any]]:
+        """Yield (key, value) in key order for keys starting with ``prefix``."""
+        raw_prefix = prefix.encode()
+        cursor = txn.cursor(db=self._dbs[db])
+        if not cursor.set_range(raw_prefix):
+            return
+        for key, value in cursor:
+            if not key.startswith(raw_prefix):
+                break
+            yield key.decode(), loads(value)
+
+    def count(self, txn: lmdb.Transaction, db: str, prefix: str = "") -> int:
+        if not prefix:
+            return txn.stat(self._dbs[db])["entries"]
+        return sum(1 for _ in self.items(txn, db, prefix))
+
+    def next_counter(self, txn: lmdb.Transaction, name: str) -> int:
+        """Increment and return a persistent counter stored in ``meta`` (starts at 1)."""
+        value = (self.get(txn, "meta", f"counter/{name}") or 0) + 1
+        self.put(txn, "meta", f"counter/{name}", value)
+        return value
+
+    def backup(self, fileobj: Any) -> None:
+        """Write a consistent copy of the whole environment (a read snapshot) to ``fileobj``."""
+        self.env.copyfd(fileobj.fileno())
