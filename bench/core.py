@@ -1,0 +1,281 @@
+"""Exchange-core throughput and latency on an exchange-core-like mix.
+
+One market (BTCUSDT), 1,000 funded accounts, ~1,000 resting orders over ~750 price levels,
+then a stream of 9 % new limit orders, 3 % market orders, 6 % cancels and 82 % replaces
+(cancel + new limit at a new price; one replace counts as one order). Prints orders/s and
+per-order latency p50/p99 for:
+
+  1. in-process, no durability: parse + match + reply formatting on the pure engine;
+  2. acknowledged-durable, in-process: CoreService, every reply after its group-commit fsync;
+  3. HTTP single: one JSON-RPC request per round trip to a `teller core run` process;
+  4. HTTP batched: arrays of 100 requests per round trip.
+
+Run: .venv/bin/python bench/core.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import requests  # noqa: E402
+
+from matchengine import methods  # noqa: E402
+from matchengine.config import load  # noqa: E402
+from matchengine.engine import Engine  # noqa: E402
+from matchengine.errors import CoreError  # noqa: E402
+from matchengine.service import CoreService  # noqa: E402
+
+MARKET = "BTCUSDT"
+MID = 10000
+ACCOUNTS = 1000
+
+
+class Workload:
+    """Generates the mix for a set of users and tracks their resting orders."""
+
+    def __init__(self, seed: int, users: list[int]) -> None:
+        self.rng = random.Random(seed)
+        self.users = users
+        self.resting: list[tuple[int, int]] = []  # (user, order id)
+
+    def _limit(self, user: int) -> tuple[str, list]:
+        rng = self.rng
+        side = rng.choice((1, 2))
+        offset = rng.randint(1, 375)
+        if rng.random() < 0.05:  # a few cross the spread and trade
+            offset = -rng.randint(0, 3)
+        price = MID + offset if side == 1 else MID - offset
+        amount = f"{rng.randint(1, 100) / 1000:.3f}"
+        return "order.put_limit", [user, MARKET, side, amount, f"{price}.00", "0.002", "0.001",
+                                   "bench"]
+
+    def seed_book(self, n: int) -> list[tuple[str, list]]:
+        calls = []
+        for _ in range(n):
+            method, params = self._limit(self.rng.choice(self.users))
+            calls.append((method, params))
+        return calls
+
+    def next_calls(self) -> list[tuple[str, list]]:
+        rng = self.rng
+        roll = rng.random()
+        if roll < 0.82 and self.resting:
+            user, order_id = self.resting.pop(rng.randrange(len(self.resting)))
+            return [("order.cancel", [user, MARKET, order_id]), self._limit(user)]
+        if roll < 0.88 and self.resting:
+            user, order_id = self.resting.pop(rng.randrange(len(self.resting)))
+            return [("order.cancel", [user, MARKET, order_id])]
+        user = rng.choice(self.users)
+        if roll < 0.91:
+            side = rng.choice((1, 2))
+            amount = "0.05" if side == 1 else "500"
+            return [("order.put_market", [user, MARKET, side, amount, "0.002", "bench"])]
+        return [self._limit(user)]
+
+    def observe(self, calls: list, results: list) -> None:
+        for (method, params), result in zip(calls, results, strict=True):
+            if method == "order.put_limit" and isinstance(result, dict) and \
+                    result["left"] != "0e-8" and not result["left"].startswith("0e"):
+                self.resting.append((params[0], result["id"]))
+
+
+def funding() -> list[tuple[str, list]]:
+    calls = []
+    for user in range(1, ACCOUNTS + 1):
+        calls.append(("balance.update", [user, "BTC", "deposit", 1, "1000", {}]))
+        calls.append(("balance.update", [user, "USDT", "deposit", 1, "100000000", {}]))
+    return calls
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))] * 1e6 if values else 0.0
+
+
+def report(name: str, orders: int, seconds: float, latencies: list[float]) -> None:
+    print(f"{name:<38} {orders / seconds:>10,.0f} orders/s   p50 {pct(latencies, .5):>8,.0f} µs"
+          f"   p99 {pct(latencies, .99):>9,.0f} µs   ({orders} orders, {seconds:.1f} s)",
+          flush=True)
+
+
+def bench_engine(config, seconds: float) -> None:
+    engine = Engine(config)
+    def call(method, params):
+        try:
+            return methods.apply_write(engine, methods.parse_write(engine, method, params), 1.0)
+        except CoreError as exc:
+            return exc
+    for method, params in funding():
+        call(method, params)
+    work = Workload(1, list(range(1, ACCOUNTS + 1)))
+    for method, params in work.seed_book(1000):
+        work.observe([(method, params)], [call(method, params)])
+    latencies = []
+    clock = time.perf_counter
+    orders = 0
+    start = clock()
+    deadline = start + seconds
+    while True:
+        calls = work.next_calls()
+        t0 = clock()
+        results = [call(m, p) for m, p in calls]
+        latencies.append(clock() - t0)
+        work.observe(calls, results)
+        orders += 1
+        if orders % 256 == 0 and clock() > deadline:
+            break
+    elapsed = clock() - start
+    levels = len(engine.markets[MARKET].asks.prices) + len(engine.markets[MARKET].bids.prices)
+    report("in-process, no durability", orders, elapsed, latencies)
+    print(f"{'':<38} book at end: {len(engine.markets[MARKET].orders)} orders on {levels} "
+          f"levels, {engine.deal_id} deals")
+
+
+def run_threads(n: int, seconds: float, body) -> tuple[int, float, list[float]]:
+    counts = [0] * n
+    lats: list[list[float]] = [[] for _ in range(n)]
+    stop = time.perf_counter() + seconds
+
+    def worker(i: int) -> None:
+        counts[i] = body(i, stop, lats[i])
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(counts), time.perf_counter() - start, [x for lat in lats for x in lat]
+
+
+def partitions(n: int) -> list[list[int]]:
+    return [list(range(1 + i, ACCOUNTS + 1, n)) for i in range(n)]
+
+
+def bench_durable(config, seconds: float, threads: int = 8, chunk: int = 32) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        service = CoreService(config, tmp)
+        service.call_many(funding())
+        works = [Workload(10 + i, users) for i, users in enumerate(partitions(threads))]
+        for work in works:
+            calls = work.seed_book(1000 // threads)
+            work.observe(calls, service.call_many(calls))
+
+        def body(i: int, stop: float, lat: list[float]) -> int:
+            work, done = works[i], 0
+            while time.perf_counter() < stop:
+                groups = [work.next_calls() for _ in range(chunk)]
+                calls = [c for g in groups for c in g]
+                t0 = time.perf_counter()
+                results = service.call_many(calls)
+                lat.extend([time.perf_counter() - t0] * len(groups))
+                work.observe(calls, results)
+                done += len(groups)
+            return done
+
+        orders, elapsed, lat = run_threads(threads, seconds, body)
+        report(f"acknowledged-durable ({threads}x{chunk} in flight)", orders, elapsed, lat)
+        service.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def bench_http(seconds: float, threads: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}/"
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "from teller.cli_core import core_group; core_group()", "run",
+             "-c", str(ROOT / "core.toml"), "-d", tmp, "--http-addr", f"127.0.0.1:{port}"],
+            cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), stderr=subprocess.DEVNULL)
+        try:
+            session = requests.Session()
+            for _ in range(300):
+                try:
+                    session.post(url, json={"id": 1, "method": "asset.list", "params": []})
+                    break
+                except requests.ConnectionError:
+                    time.sleep(0.05)
+
+            def batch(s: requests.Session, calls) -> list:
+                body = [{"id": i, "method": m, "params": p} for i, (m, p) in enumerate(calls)]
+                out = []
+                for item in s.post(url, json=body, timeout=30).json():
+                    out.append(item["result"] if item["error"] is None else None)
+                return out
+
+            funds = funding()
+            for i in range(0, len(funds), 500):
+                batch(session, funds[i:i + 500])
+            works = [Workload(20 + i, users) for i, users in enumerate(partitions(threads))]
+            for work in works:
+                calls = work.seed_book(1000 // threads)
+                work.observe(calls, batch(session, calls))
+
+            def single(i: int, stop: float, lat: list[float]) -> int:
+                s, work, done = requests.Session(), works[i], 0
+                while time.perf_counter() < stop:
+                    calls = work.next_calls()
+                    t0 = time.perf_counter()
+                    results = []
+                    for method, params in calls:
+                        reply = s.post(url, json={"id": 1, "method": method, "params": params},
+                                       timeout=30).json()
+                        results.append(reply["result"])
+                    lat.append(time.perf_counter() - t0)
+                    work.observe(calls, results)
+                    done += 1
+                return done
+
+            def batched(i: int, stop: float, lat: list[float]) -> int:
+                s, work, done = requests.Session(), works[i], 0
+                while time.perf_counter() < stop:
+                    groups = [work.next_calls() for _ in range(100)]
+                    calls = [c for g in groups for c in g]
+                    t0 = time.perf_counter()
+                    results = batch(s, calls)
+                    lat.extend([time.perf_counter() - t0] * len(groups))
+                    work.observe(calls, results)
+                    done += len(groups)
+                return done
+
+            orders, elapsed, lat = run_threads(threads, seconds, single)
+            report(f"HTTP single ({threads} clients)", orders, elapsed, lat)
+            orders, elapsed, lat = run_threads(threads, seconds, batched)
+            report(f"HTTP batched x100 ({threads} clients)", orders, elapsed, lat)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="short runs (smoke test)")
+    args = parser.parse_args()
+    seconds = 2.0 if args.quick else 10.0
+    config = load(ROOT / "core.toml")
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, {seconds:.0f} s per phase")
+    bench_engine(config, seconds)
+    bench_durable(config, seconds)
+    bench_http(seconds, threads=8)
+
+
+if __name__ == "__main__":
+    main()

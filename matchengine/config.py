@@ -1,0 +1,188 @@
+"""Exchange-core configuration: assets, markets and the server section of core.toml.
+
+Validation mirrors viabtc's start-up checks (`me_config.c`) and reports every problem at once,
+so an operator fixes a bad file in one pass. A market is refused unless
+stock_prec + money_prec <= prec_save(money), stock_prec + fee_prec <= prec_save(stock) and
+money_prec + fee_prec <= prec_save(money): those bounds guarantee that frozen amounts and deal
+values are never truncated when they reach a balance.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from matchengine.decimals import parse
+
+ASSET_NAME_MAX = 15
+MARKET_NAME_MAX = 30
+MAX_PREC = 30
+_NAME = re.compile(r"[A-Za-z0-9_\-]+")
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; `problems` lists every problem found."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid exchange-core config:\n  - " + "\n  - ".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class AssetConfig:
+    name: str
+    prec_save: int
+    prec_show: int
+
+
+@dataclass(frozen=True)
+class MarketConfig:
+    name: str
+    stock: str
+    stock_prec: int
+    money: str
+    money_prec: int
+    fee_prec: int
+    min_amount: Decimal
+
+
+@dataclass(frozen=True)
+class CoreConfig:
+    assets: list[AssetConfig]
+    markets: list[MarketConfig]
+    http_addr: str = "127.0.0.1:8080"
+    snapshot_interval: float = 3600.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        host, _, port = self.http_addr.rpartition(":")
+        return host, int(port)
+
+
+def _int(value: Any, where: str, problems: list[str], lo: int, hi: int, default: int | None = None) -> int:
+    if value is None and default is not None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        problems.append(f"{where} must be an integer in {lo}..{hi}, got {value!r}")
+        return default if default is not None else lo
+    return value
+
+
+def _name(value: Any, where: str, limit: int, problems: list[str]) -> str:
+    if not isinstance(value, str) or not _NAME.fullmatch(value) or len(value) > limit:
+        problems.append(f"{where} must be a name of 1..{limit} letters/digits, got {value!r}")
+        return str(value)
+    return value
+
+
+def from_dict(data: dict[str, Any]) -> CoreConfig:
+    """Build and validate a config from parsed TOML; raise ConfigError listing every problem."""
+    problems: list[str] = []
+    core = data.get("core", {})
+    if not isinstance(core, dict):
+        problems.append("[core] must be a table")
+        core = {}
+    http_addr = core.get("http_addr", "127.0.0.1:8080")
+    host, sep, port = str(http_addr).rpartition(":")
+    if not isinstance(http_addr, str) or not sep or not host or not port.isdigit() or int(port) > 65535:
+        problems.append(f"core.http_addr must be 'host:port', got {http_addr!r}")
+    interval = core.get("snapshot_interval", 3600)
+    if isinstance(interval, bool) or not isinstance(interval, int | float) or interval < 0:
+        problems.append(f"core.snapshot_interval must be seconds >= 0 (0 = off), got {interval!r}")
+        interval = 3600
+    for key in core:
+        if key not in ("http_addr", "snapshot_interval"):
+            problems.append(f"core.{key} is not a known key")
+
+    assets: dict[str, AssetConfig] = {}
+    raw_assets = data.get("assets", [])
+    if not isinstance(raw_assets, list) or not raw_assets:
+        problems.append("[[assets]] must list at least one asset")
+        raw_assets = []
+    for i, raw in enumerate(raw_assets):
+        where = f"assets[{i}]"
+        if not isinstance(raw, dict):
+            problems.append(f"{where} must be a table")
+            continue
+        name = _name(raw.get("name"), f"{where}.name", ASSET_NAME_MAX, problems)
+        prec_save = _int(raw.get("prec_save"), f"{where}.prec_save ({name})", problems, 0, MAX_PREC)
+        prec_show = _int(raw.get("prec_show"), f"{where}.prec_show ({name})", problems, 0, MAX_PREC,
+                         default=prec_save)
+        if prec_show > prec_save:
+            problems.append(f"{where}.prec_show ({name}) {prec_show} exceeds prec_save {prec_save}")
+        for key in raw:
+            if key not in ("name", "prec_save", "prec_show"):
+                problems.append(f"{where}.{key} ({name}) is not a known key")
+        if name in assets:
+            problems.append(f"{where}: asset {name} is defined twice")
+        assets[name] = AssetConfig(name, prec_save, prec_show)
+
+    markets: dict[str, MarketConfig] = {}
+    raw_markets = data.get("markets", [])
+    if not isinstance(raw_markets, list):
+        problems.append("[[markets]] must be an array of tables")
+        raw_markets = []
+    for i, raw in enumerate(raw_markets):
+        where = f"markets[{i}]"
+        if not isinstance(raw, dict):
+            problems.append(f"{where} must be a table")
+            continue
+        name = _name(raw.get("name"), f"{where}.name", MARKET_NAME_MAX, problems)
+        where = f"{where} ({name})"
+        stock = raw.get("stock")
+        money = raw.get("money")
+        for role, asset in (("stock", stock), ("money", money)):
+            if asset not in assets:
+                problems.append(f"{where}.{role} {asset!r} is not a configured asset")
+        if stock == money and stock is not None:
+            problems.append(f"{where}: stock and money are the same asset")
+        stock_prec = _int(raw.get("stock_prec"), f"{where}.stock_prec", problems, 0, MAX_PREC)
+        money_prec = _int(raw.get("money_prec"), f"{where}.money_prec", problems, 0, MAX_PREC)
+        fee_prec = _int(raw.get("fee_prec"), f"{where}.fee_prec", problems, 0, MAX_PREC, default=4)
+        raw_min = raw.get("min_amount", "0.01")
+        min_amount = parse(raw_min, 0) if isinstance(raw_min, str) else None
+        if min_amount is None or min_amount < 0:
+            problems.append(f"{where}.min_amount must be a decimal string >= 0, got {raw_min!r}")
+            min_amount = Decimal("0.01")
+        for key in raw:
+            if key not in ("name", "stock", "money", "stock_prec", "money_prec", "fee_prec",
+                           "min_amount"):
+                problems.append(f"{where}.{key} is not a known key")
+        if stock in assets and money in assets:
+            save_stock, save_money = assets[stock].prec_save, assets[money].prec_save
+            if stock_prec + money_prec > save_money:
+                problems.append(f"{where}: stock_prec + money_prec ({stock_prec}+{money_prec}) "
+                                f"exceeds prec_save of {money} ({save_money})")
+            if stock_prec + fee_prec > save_stock:
+                problems.append(f"{where}: stock_prec + fee_prec ({stock_prec}+{fee_prec}) "
+                                f"exceeds prec_save of {stock} ({save_stock})")
+            if money_prec + fee_prec > save_money:
+                problems.append(f"{where}: money_prec + fee_prec ({money_prec}+{fee_prec}) "
+                                f"exceeds prec_save of {money} ({save_money})")
+        if name in markets:
+            problems.append(f"{where}: market {name} is defined twice")
+        markets[name] = MarketConfig(name, str(stock), stock_prec, str(money), money_prec,
+                                     fee_prec, min_amount)
+    for key in data:
+        if key not in ("core", "assets", "markets"):
+            problems.append(f"[{key}] is not a known section")
+    if problems:
+        raise ConfigError(problems)
+    return CoreConfig(list(assets.values()), list(markets.values()), http_addr, float(interval))
+
+
+def load(path: str | Path) -> CoreConfig:
+    """Read and validate a core.toml file."""
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError([f"cannot read {path}: {exc.strerror}"]) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{path} is not valid TOML: {exc}"]) from exc
+    return from_dict(data)

@@ -1,0 +1,62 @@
+"""viabtc's decimal arithmetic: the libmpdec context, parsing with truncation, and printing.
+
+viabtc computes with libmpdec in an IEEE decimal128 context (34 significant digits) with
+ROUND_DOWN. Every decimal parameter is parsed and then rescaled (truncated toward zero) to a
+configured number of places, never rejected for extra digits. Output goes through
+`rstripzero(mpd_to_sci(x))`: trailing zeros and a trailing "." are dropped unless the string has
+an exponent, so a zero carrying scale 8 prints "0e-8". CPython's `decimal` is libmpdec, so the
+same context reproduces the same numbers.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import ROUND_DOWN, Context, Decimal, InvalidOperation
+
+CTX = Context(prec=34, rounding=ROUND_DOWN, Emax=6144, Emin=-6143, clamp=1)
+ZERO = Decimal(0)
+ONE = Decimal(1)
+
+# What mpd_qset_string accepts for a finite number (Python's Decimal also takes "_", spaces,
+# "nan" and "inf"; viabtc does not, and neither do we).
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+_EXPONENTS = [Decimal(1).scaleb(-p) for p in range(0, 40)]
+
+
+def exponent(prec: int) -> Decimal:
+    """The quantum 10**-prec used to rescale to `prec` places."""
+    return _EXPONENTS[prec]
+
+
+def parse(text: str, prec: int) -> Decimal | None:
+    """Parse like viabtc's `decimal(str, prec)`: truncate to `prec` places (prec 0 keeps as given,
+    as in viabtc). Returns None for anything that is not a finite number or cannot be rescaled."""
+    if not isinstance(text, str) or len(text) > 100 or not _NUMBER.fullmatch(text):
+        return None
+    try:
+        value = CTX.create_decimal(text)
+        if prec:
+            value = value.quantize(_EXPONENTS[prec], rounding=ROUND_DOWN, context=CTX)
+    except (InvalidOperation, IndexError):
+        return None
+    return value
+
+
+def rescale(value: Decimal, prec: int) -> Decimal:
+    """mpd_rescale(value, -prec) with ROUND_DOWN."""
+    return value.quantize(_EXPONENTS[prec], rounding=ROUND_DOWN, context=CTX)
+
+
+def fmt(value: Decimal) -> str:
+    """viabtc's printed form: `rstripzero(mpd_to_sci(value, 0))`."""
+    text = str(value)
+    if "E" in text:
+        return text.lower()
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
+def fmt_raw(value: Decimal) -> str:
+    """`mpd_to_sci` without stripping (used where viabtc prints unstripped, e.g. market.last)."""
+    return str(value).lower()

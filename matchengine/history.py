@@ -1,0 +1,171 @@
+"""History built from the engine's event stream: balance history, finished orders (including
+cancelled-unfilled ones, unlike viabtc), order deals, user deals, and the deals feed that market
+data is rebuilt from at start-up.
+
+`HistoryWriter` subscribes to the bus and turns events into LMDB rows, staged in memory; the
+service writer flushes them in the same transaction as the operations that produced them, so
+history is exactly as durable as the operation log and replay never has to rewrite it.
+`HistoryReader` answers the readhistory methods (newest first, like viabtc's ORDER BY id DESC).
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal, localcontext
+from typing import Any
+
+from matchengine.bus import EventBus
+from matchengine.decimals import CTX, fmt
+from matchengine.engine import ASK, BID, EVENT_FINISH, MAKER, TAKER
+from matchengine.store import Store, dumps, u32, u64
+
+SEQ_PER_OPERATION = 1 << 20
+
+
+def _market_key(market: str) -> bytes:
+    return market.encode().ljust(31, b"\0")
+
+
+class HistoryWriter:
+    """Stages history rows for the operations applied since the last `take()`."""
+
+    def __init__(self, bus: EventBus) -> None:
+        self.pending: list[tuple[str, bytes, bytes]] = []
+        self.oper_id = 0
+        self._index = 0
+        bus.subscribe("balance_history", self._on_balance)
+        bus.subscribe("orders", self._on_order)
+        bus.subscribe("deals", self._on_deal)
+
+    def begin(self, oper_id: int) -> None:
+        """Rows staged from now on belong to operation `oper_id` (keys derive from it)."""
+        self.oper_id = oper_id
+        self._index = 0
+
+    def _seq(self) -> bytes:
+        self._index += 1
+        return u64(self.oper_id * SEQ_PER_OPERATION + self._index)
+
+    def take(self) -> list[tuple[str, bytes, bytes]]:
+        rows, self.pending = self.pending, []
+        return rows
+
+    def discard(self) -> None:
+        self.pending = []
+
+    def _on_balance(self, row: list) -> None:
+        t, user, asset, business, change, balance, detail = row
+        record = {"time": t, "asset": asset, "business": business, "change": change,
+                  "balance": balance, "detail": detail}
+        self.pending.append(("h_balance", u32(user) + self._seq(), dumps(record)))
+
+    def _on_order(self, message: dict) -> None:
+        if message["event"] != EVENT_FINISH:
+            return
+        o = message["order"]
+        record = {"id": o["id"], "ctime": o["ctime"], "ftime": o["mtime"], "user": o["user"],
+                  "market": o["market"], "source": o["source"], "type": o["type"],
+                  "side": o["side"], "price": o["price"], "amount": o["amount"],
+                  "taker_fee": o["taker_fee"], "maker_fee": o["maker_fee"],
+                  "deal_stock": o["deal_stock"], "deal_money": o["deal_money"],
+                  "deal_fee": o["deal_fee"]}
+        value = dumps(record)
+        self.pending.append(("h_order", u32(o["user"]) + _market_key(o["market"]) + u64(o["id"]),
+                             value))
+        self.pending.append(("h_detail", u64(o["id"]), value))
+
+    def _on_deal(self, deal: list) -> None:
+        (t, market, ask_id, bid_id, ask_user, bid_user, price, amount, ask_fee, bid_fee,
+         taker_side, deal_id, _stock, _money) = deal
+        with localcontext(CTX):
+            money = fmt(Decimal(price) * Decimal(amount))
+        ask_role = MAKER if taker_side == BID else TAKER
+        bid_role = MAKER if taker_side == ASK else TAKER
+        sides = ((ASK, ask_id, ask_user, ask_role, ask_fee, bid_id),
+                 (BID, bid_id, bid_user, bid_role, bid_fee, ask_id))
+        for side, order_id, user, role, fee, other in sides:
+            record = {"time": t, "user": user, "id": deal_id, "role": role, "price": price,
+                      "amount": amount, "deal": money, "fee": fee, "deal_order_id": other}
+            self.pending.append(("h_odeal", u64(order_id) + u64(deal_id), dumps(record)))
+            record = dict(record, side=side, market=market)
+            self.pending.append(("h_udeal", u32(user) + _market_key(market) + u64(deal_id)
+                                 + bytes([side]), dumps(record)))
+        self.pending.append(("h_deal", u64(deal_id), dumps(deal)))
+
+
+class HistoryReader:
+    """The readhistory queries over the store."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    @staticmethod
+    def _page(rows: Any, offset: int, limit: int) -> list[dict]:
+        out = []
+        for index, record in enumerate(rows):
+            if index >= offset + limit:
+                break
+            if index >= offset:
+                out.append(record)
+        return out
+
+    def balance_history(self, user: int, asset: str, business: str, start: int, end: int,
+                        offset: int, limit: int) -> list[dict]:
+        def rows():
+            for _, value in self.store.scan_prefix_desc("h_balance", u32(user)):
+                record = json.loads(value)
+                if asset and record["asset"] != asset:
+                    continue
+                if business and record["business"] != business:
+                    continue
+                if start and record["time"] < start:
+                    continue
+                if end and record["time"] >= end:
+                    continue
+                yield record
+        return self._page(rows(), offset, limit)
+
+    def order_finished(self, user: int, market: str, start: int, end: int, offset: int,
+                       limit: int, side: int) -> list[dict]:
+        def rows():
+            prefix = u32(user) + _market_key(market)
+            for _, value in self.store.scan_prefix_desc("h_order", prefix):
+                record = json.loads(value)
+                if side and record["side"] != side:
+                    continue
+                if start and record["ctime"] < start:
+                    continue
+                if end and record["ctime"] >= end:
+                    continue
+                yield record
+        return self._page(rows(), offset, limit)
+
+    def order_deals(self, order_id: int, offset: int, limit: int) -> list[dict]:
+        rows = (json.loads(v) for _, v in self.store.scan_prefix_desc("h_odeal", u64(order_id)))
+        return self._page(rows, offset, limit)
+
+    def finished_detail(self, order_id: int) -> dict | None:
+        value = self.store.get("h_detail", u64(order_id))
+        return None if value is None else json.loads(value)
+
+    def user_deals(self, user: int, market: str, offset: int, limit: int) -> list[dict]:
+        prefix = u32(user) + _market_key(market)
+        rows = (json.loads(v) for _, v in self.store.scan_prefix_desc("h_udeal", prefix))
+        return self._page(rows, offset, limit)
+
+    def recent_deals(self, since: float, markets: list[str]) -> list[list]:
+        """Deals with time >= since, plus each market's latest older deal, in deal-id order."""
+        recent: list[list] = []
+        missing = set(markets)
+        for _, value in self.store.iter_desc("h_deal"):
+            deal = json.loads(value)
+            if deal[0] >= since:
+                recent.append(deal)
+                missing.discard(deal[1])
+            elif deal[1] in missing:
+                recent.append(deal)
+                missing.discard(deal[1])
+            elif not missing:
+                break
+        recent.sort(key=lambda d: d[11])
+        return recent

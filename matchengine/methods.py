@@ -1,0 +1,434 @@
+"""The 23 viabtc JSON-RPC methods: parameter checks, dispatch and result shapes.
+
+Write methods are split in two: `parse_write` checks and truncates the raw params into an
+operation whose decimals are already at their final precision (that operation is what the
+durable log stores, so replay sees exactly what live saw), and `apply_write` runs it on the
+engine at a given time. Read methods answer from the engine, the history store and market data.
+No I/O happens here; history and market data are passed in.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Protocol
+
+from matchengine.decimals import ONE, ZERO, fmt, fmt_raw, parse
+from matchengine.engine import ASK, BID, Engine, EngineError, Market
+from matchengine.errors import CoreError, invalid
+
+WRITE_METHODS = frozenset({"balance.update", "order.put_limit", "order.put_market",
+                           "order.cancel"})
+DECIMAL_ARGS = {"update_balance": (4,), "put_limit": (3, 4, 5, 6), "put_market": (3, 4),
+                "cancel": ()}
+BOOK_MAX = 101
+HISTORY_MAX = 101
+DEALS_MAX = 10000
+SOURCE_MAX = 30
+BUSINESS_MAX = 30
+UINT32 = 2**32
+UINT64 = 2**64
+
+Op = tuple[str, tuple]
+
+
+class History(Protocol):
+    def balance_history(self, user: int, asset: str, business: str, start: int, end: int,
+                        offset: int, limit: int) -> list[dict]: ...
+    def order_finished(self, user: int, market: str, start: int, end: int, offset: int,
+                       limit: int, side: int) -> list[dict]: ...
+    def order_deals(self, order_id: int, offset: int, limit: int) -> list[dict]: ...
+    def finished_detail(self, order_id: int) -> dict | None: ...
+    def user_deals(self, user: int, market: str, offset: int, limit: int) -> list[dict]: ...
+
+
+# -- parameter helpers ------------------------------------------------------------------------
+
+def _int(value: Any, lo: int = 0, hi: int = UINT64) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value < hi:
+        raise invalid(f"expected an integer in [{lo}, {hi}), got {value!r}")
+    return value
+
+
+def _str(value: Any, max_len: int | None = None) -> str:
+    if not isinstance(value, str):
+        raise invalid(f"expected a string, got {value!r}")
+    if max_len is not None and len(value.encode()) > max_len:
+        raise invalid(f"string longer than {max_len} bytes")
+    return value
+
+
+def _arity(params: list, n: int) -> None:
+    if len(params) != n:
+        raise invalid(f"expected exactly {n} params, got {len(params)}")
+
+
+def _user(value: Any, nonzero: bool = False) -> int:
+    user = _int(value, 1 if nonzero else 0, UINT32)
+    return user
+
+
+def _market(engine: Engine, value: Any) -> Market:
+    market = engine.markets.get(value) if isinstance(value, str) else None
+    if market is None:
+        raise invalid(f"unknown market {value!r}")
+    return market
+
+
+def _side(value: Any) -> int:
+    if isinstance(value, bool) or value not in (ASK, BID):
+        raise invalid(f"side must be 1 or 2, got {value!r}")
+    return value
+
+
+def _decimal(value: Any, prec: int) -> Decimal:
+    number = parse(value, prec) if isinstance(value, str) else None
+    if number is None:
+        raise invalid(f"not a decimal string: {value!r}")
+    return number
+
+
+def _positive(value: Any, prec: int) -> Decimal:
+    number = _decimal(value, prec)
+    if number <= 0:
+        raise invalid(f"must be > 0: {value!r}")
+    return number
+
+
+def _fee(value: Any, prec: int) -> Decimal:
+    number = _decimal(value, prec)
+    if number < 0 or number >= ONE:
+        raise invalid(f"fee rate must be in [0, 1): {value!r}")
+    return number
+
+
+def _limit(value: Any, lo: int, hi: int) -> int:
+    return _int(value, lo, hi + 1)
+
+
+# -- writes -----------------------------------------------------------------------------------
+
+def parse_write(engine: Engine, method: str, params: list) -> Op:
+    """Check a write call's params; return the operation with truncated decimals."""
+    if not isinstance(params, list):
+        raise invalid("params must be an array")
+    if method == "balance.update":
+        _arity(params, 6)
+        user = _user(params[0])
+        asset = params[1]
+        if not isinstance(asset, str) or asset not in engine.prec_show:
+            raise invalid(f"unknown asset {asset!r}")
+        business = _str(params[2], BUSINESS_MAX)
+        business_id = _int(params[3])
+        change = _decimal(params[4], engine.prec_show[asset])
+        detail = params[5]
+        if not isinstance(detail, dict):
+            raise invalid("detail must be an object")
+        return "update_balance", (user, asset, business, business_id, change, detail)
+    if method == "order.put_limit":
+        _arity(params, 8)
+        user = _user(params[0])
+        market = _market(engine, params[1])
+        conf = market.conf
+        side = _side(params[2])
+        amount = _positive(params[3], conf.stock_prec)
+        price = _positive(params[4], conf.money_prec)
+        taker_fee = _fee(params[5], conf.fee_prec)
+        maker_fee = _fee(params[6], conf.fee_prec)
+        source = _str(params[7], SOURCE_MAX)
+        return "put_limit", (user, market.name, side, amount, price, taker_fee, maker_fee,
+                             source)
+    if method == "order.put_market":
+        _arity(params, 6)
+        user = _user(params[0])
+        market = _market(engine, params[1])
+        side = _side(params[2])
+        amount = _positive(params[3], market.conf.stock_prec)  # viabtc: stock_prec, also bids
+        taker_fee = _fee(params[4], market.conf.fee_prec)
+        source = _str(params[5], SOURCE_MAX)
+        return "put_market", (user, market.name, side, amount, taker_fee, source)
+    if method == "order.cancel":
+        _arity(params, 3)
+        user = _user(params[0])
+        market = _market(engine, params[1])
+        order_id = _int(params[2])
+        return "cancel", (user, market.name, order_id)
+    raise CoreError(4, "method not found")
+
+
+def apply_write(engine: Engine, op: Op, t: float) -> Any:
+    """Run a parsed operation at time `t`; returns the JSON result, raises CoreError."""
+    name, args = op
+    try:
+        if name == "update_balance":
+            engine.update_balance(t, *args)
+            return {"status": "success"}
+        if name == "put_limit":
+            return engine.put_limit(t, *args).info()
+        if name == "put_market":
+            return engine.put_market(t, *args).info()
+        if name == "cancel":
+            return engine.cancel(t, *args).info()
+    except EngineError as exc:
+        raise CoreError(exc.code, exc.message) from None
+    raise CoreError(2, "internal error")
+
+
+def encode_op(op: Op) -> list:
+    name, args = op
+    return [name, [str(a) if isinstance(a, Decimal) else a for a in args]]
+
+
+def decode_op(name: str, args: list) -> Op:
+    positions = DECIMAL_ARGS[name]
+    return name, tuple(Decimal(a) if i in positions else a for i, a in enumerate(args))
+
+
+# -- reads ------------------------------------------------------------------------------------
+
+def _balance_unit(engine: Engine, user: int, asset: str) -> dict[str, str]:
+    unit = {}
+    save, show = engine.prec_save[asset], engine.prec_show[asset]
+    for label, table in (("available", engine.available), ("freeze", engine.frozen)):
+        value = table.get((user, asset))
+        if value is None:
+            unit[label] = "0"
+        elif save != show:
+            unit[label] = fmt(value.quantize(Decimal(1).scaleb(-show)))
+        else:
+            unit[label] = fmt(value)
+    return unit
+
+
+def balance_query(engine: Engine, params: list) -> dict:
+    if not params:
+        raise invalid("user_id required")
+    user = _user(params[0], nonzero=True)
+    assets = params[1:] or list(engine.prec_save)
+    for asset in assets:
+        if not isinstance(asset, str) or asset not in engine.prec_save:
+            raise invalid(f"unknown asset {asset!r}")
+    return {asset: _balance_unit(engine, user, asset) for asset in assets}
+
+
+def asset_list(engine: Engine, params: list) -> list:
+    return [{"name": a.name, "prec": a.prec_show} for a in engine.config.assets]
+
+
+def asset_summary(engine: Engine, params: list) -> list:
+    assets = params or list(engine.prec_save)
+    for asset in assets:
+        if not isinstance(asset, str) or asset not in engine.prec_save:
+            raise invalid(f"unknown asset {asset!r}")
+    wanted = set(assets)
+    sums = {a: [ZERO, 0, ZERO, 0, ZERO] for a in wanted}  # total, n_avail, avail, n_frz, frz
+    for (_, asset), value in engine.available.items():
+        if asset in wanted:
+            row = sums[asset]
+            row[0] += value
+            row[1] += 1
+            row[2] += value
+    for (_, asset), value in engine.frozen.items():
+        if asset in wanted:
+            row = sums[asset]
+            row[0] += value
+            row[3] += 1
+            row[4] += value
+    return [{"name": a, "total_balance": fmt(sums[a][0]), "available_count": sums[a][1],
+             "available_balance": fmt(sums[a][2]), "freeze_count": sums[a][3],
+             "freeze_balance": fmt(sums[a][4])} for a in assets]
+
+
+def market_list(engine: Engine, params: list) -> list:
+    return [{"name": m.name, "stock": m.stock, "money": m.money, "fee_prec": m.fee_prec,
+             "stock_prec": m.stock_prec, "money_prec": m.money_prec,
+             "min_amount": fmt(m.min_amount)} for m in engine.config.markets]
+
+
+def market_summary(engine: Engine, params: list) -> list:
+    markets = [_market(engine, name) for name in params] or list(engine.markets.values())
+    result = []
+    for market in markets:
+        ask_amount = sum((o.left for o in market.asks), ZERO)
+        bid_amount = sum((o.left for o in market.bids), ZERO)
+        result.append({"name": market.name, "ask_count": market.asks.count,
+                       "ask_amount": fmt(ask_amount), "bid_count": market.bids.count,
+                       "bid_amount": fmt(bid_amount)})
+    return result
+
+
+def order_book(engine: Engine, params: list) -> dict:
+    _arity(params, 4)
+    market = _market(engine, params[0])
+    side = _side(params[1])
+    offset = _int(params[2])
+    limit = _limit(params[3], 0, BOOK_MAX)
+    book = market.asks if side == ASK else market.bids
+    orders = []
+    for index, order in enumerate(book):
+        if index >= offset + limit:
+            break
+        if index >= offset:
+            orders.append(order.info())
+    return {"offset": offset, "limit": limit, "total": book.count, "orders": orders}
+
+
+def _depth_side(book, limit: int, interval: Decimal, is_ask: bool) -> list:
+    rows: list[list[str]] = []
+    price = amount = None
+    for order in book:
+        if price is not None:
+            same = (order.price == price if interval == 0 else
+                    (price >= order.price if is_ask else price <= order.price))
+            if same:
+                amount += order.left
+                continue
+            rows.append([fmt(price), fmt(amount)])
+            price = None
+        if len(rows) >= limit:
+            break
+        if interval == 0:
+            price = order.price
+        else:
+            q, r = divmod(order.price, interval)
+            price = q * interval
+            if is_ask and r != 0:
+                price += interval
+        amount = order.left
+    if price is not None and len(rows) < limit:
+        rows.append([fmt(price), fmt(amount)])
+    return rows
+
+
+def order_depth(engine: Engine, params: list) -> dict:
+    _arity(params, 3)
+    market = _market(engine, params[0])
+    limit = _limit(params[1], 0, BOOK_MAX)
+    interval = _decimal(params[2], market.conf.money_prec)
+    if interval < 0:
+        raise invalid("interval must be >= 0")
+    return {"asks": _depth_side(market.asks, limit, interval, True),
+            "bids": _depth_side(market.bids, limit, interval, False)}
+
+
+def order_pending(engine: Engine, params: list) -> dict:
+    _arity(params, 4)
+    user = _user(params[0])
+    market = _market(engine, params[1])
+    offset = _int(params[2])
+    limit = _limit(params[3], 0, BOOK_MAX)
+    mine = market.users.get(user, {})
+    ids = sorted(mine, reverse=True)[offset:offset + limit]
+    return {"offset": offset, "limit": limit, "total": len(mine),
+            "records": [mine[i].info() for i in ids]}
+
+
+def order_pending_detail(engine: Engine, params: list) -> dict | None:
+    _arity(params, 2)
+    market = _market(engine, params[0])
+    order = market.orders.get(_int(params[1]))
+    return order.info() if order is not None else None
+
+
+def balance_history(engine: Engine, history: History, params: list) -> dict:
+    _arity(params, 7)
+    user = _user(params[0], nonzero=True)
+    asset = _str(params[1])
+    if asset and asset not in engine.prec_save:
+        raise invalid(f"unknown asset {asset!r}")
+    business = _str(params[2], BUSINESS_MAX)
+    start, end = _int(params[3]), _int(params[4])
+    if end and start > end:
+        raise invalid("start_time after end_time")
+    offset = _int(params[5])
+    limit = _limit(params[6], 1, HISTORY_MAX)
+    records = history.balance_history(user, asset, business, start, end, offset, limit)
+    return {"offset": offset, "limit": limit, "records": records}
+
+
+def order_finished(engine: Engine, history: History, params: list) -> dict:
+    if len(params) not in (6, 7):
+        raise invalid("expected 6 or 7 params")
+    user = _user(params[0], nonzero=True)
+    market = _market(engine, params[1])
+    start, end = _int(params[2]), _int(params[3])
+    if end and start > end:
+        raise invalid("start_time after end_time")
+    offset = _int(params[4])
+    limit = _limit(params[5], 1, HISTORY_MAX)
+    side = 0
+    if len(params) == 7:
+        side = params[6]
+        if isinstance(side, bool) or side not in (0, ASK, BID):
+            raise invalid("side must be 0, 1 or 2")
+    records = history.order_finished(user, market.name, start, end, offset, limit, side)
+    return {"offset": offset, "limit": limit, "records": records}
+
+
+def order_deals(engine: Engine, history: History, params: list) -> dict:
+    _arity(params, 3)
+    order_id = _int(params[0], 1)
+    offset = _int(params[1])
+    limit = _limit(params[2], 1, HISTORY_MAX)
+    return {"offset": offset, "limit": limit,
+            "records": history.order_deals(order_id, offset, limit)}
+
+
+def order_finished_detail(engine: Engine, history: History, params: list) -> dict | None:
+    _arity(params, 1)
+    return history.finished_detail(_int(params[0], 1))
+
+
+def market_user_deals(engine: Engine, history: History, params: list) -> dict:
+    _arity(params, 4)
+    user = _user(params[0], nonzero=True)
+    market = _market(engine, params[1])
+    offset = _int(params[2])
+    limit = _limit(params[3], 1, HISTORY_MAX)
+    return {"offset": offset, "limit": limit,
+            "records": history.user_deals(user, market.name, offset, limit)}
+
+
+ENGINE_READS = {
+    "balance.query": balance_query, "asset.list": asset_list, "asset.summary": asset_summary,
+    "market.list": market_list, "market.summary": market_summary, "order.book": order_book,
+    "order.depth": order_depth, "order.pending": order_pending,
+    "order.pending_detail": order_pending_detail,
+}
+HISTORY_READS = {
+    "balance.history": balance_history, "order.finished": order_finished,
+    "order.deals": order_deals, "order.finished_detail": order_finished_detail,
+    "market.user_deals": market_user_deals,
+}
+MARKET_READS = {"market.last", "market.deals", "market.kline", "market.status",
+                "market.status_today"}
+ALL_METHODS = WRITE_METHODS | set(ENGINE_READS) | set(HISTORY_READS) | MARKET_READS
+
+
+def market_read(engine: Engine, md: Any, method: str, params: list) -> Any:
+    """Arity, types and market name are checked here; ranges are market data's business."""
+    from marketdata import InvalidArgument
+
+    if method == "market.last":
+        _arity(params, 1)
+        call = (md.last, _market(engine, params[0]).name)
+    elif method == "market.deals":
+        _arity(params, 3)
+        call = (md.deals, _market(engine, params[0]).name, _int(params[1], -2**63, 2**63),
+                _int(params[2], -2**63, 2**63))
+    elif method == "market.kline":
+        _arity(params, 4)
+        call = (md.kline, _market(engine, params[0]).name,
+                *(_int(p, -2**63, 2**63) for p in params[1:]))
+    elif method == "market.status":
+        _arity(params, 2)
+        call = (md.status, _market(engine, params[0]).name, _int(params[1], -2**63, 2**63))
+    else:
+        _arity(params, 1)
+        call = (md.status_today, _market(engine, params[0]).name)
+    try:
+        return call[0](*call[1:])
+    except InvalidArgument as exc:
+        raise invalid(str(exc)) from None
+
+
+__all__ = ["ALL_METHODS", "WRITE_METHODS", "apply_write", "parse_write", "fmt_raw"]

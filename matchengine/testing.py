@@ -1,0 +1,63 @@
+"""Test helpers for the exchange core (like flask.testing): a real core behind waitress on a
+free port, and a polling wait. Used by the tests and handy for other packages' tests."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import requests
+from waitress import create_server
+
+from matchengine.config import CoreConfig, load
+from matchengine.http import create_app
+from matchengine.service import CoreService
+
+ROOT = Path(__file__).resolve().parent.parent  # the repository (core.toml)
+
+
+def core_config() -> CoreConfig:
+    return load(ROOT / "core.toml")
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.02)
+
+
+class CoreServer:
+    """A CoreService served by waitress on 127.0.0.1:<free port>."""
+
+    def __init__(self, data_dir: Path, config: CoreConfig | None = None) -> None:
+        self.service = CoreService(config or core_config(), data_dir)
+        self.server = create_server(create_app(self.service), host="127.0.0.1", port=0,
+                                    threads=4)
+        self.url = f"http://127.0.0.1:{self.server.effective_port}/"
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        self.session = requests.Session()
+        self._id = 0
+
+    def post(self, body, **kw) -> requests.Response:
+        return self.session.post(self.url, json=body, timeout=10, **kw)
+
+    def rpc(self, method: str, params: list) -> dict:
+        self._id += 1
+        reply = self.post({"id": self._id, "method": method, "params": params})
+        return reply.json()
+
+    def ok(self, method: str, params: list):
+        reply = self.rpc(method, params)
+        assert reply["error"] is None, (method, params, reply)
+        return reply["result"]
+
+    def close(self) -> None:
+        self.session.close()
+        self.server.close()
+        self.server.task_dispatcher.shutdown(timeout=2)
+        self.service.stop()
