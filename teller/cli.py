@@ -16,6 +16,7 @@ from pathlib import Path
 
 import click
 
+from .cli_addresses import addaddresses_command
 from .config import ConfigError, load_config, redacted
 
 log = logging.getLogger("teller")
@@ -94,29 +95,19 @@ def run_command(config_path: str, data_dir: str) -> None:
             pidfile.unlink()
 
 
-def _register_optional_commands() -> None:
+def _register_commands() -> None:
     """Command groups that live in their own modules."""
+    from .cli_btcsim import btcsim_command
+    from .cli_core import core_group
     from .cli_tool import tool_group
 
-    cli.add_command(tool_group, "tool")
-    try:
-        from .cli_btcsim import btcsim_command
-    except ImportError:  # pragma: no cover - the simulator ships with the package
-        btcsim_command = None
-    if btcsim_command is not None:
-        tool_group.add_command(btcsim_command, "btcsim")
-    from .cli_addresses import addaddresses_command
-
     tool_group.add_command(addaddresses_command, "addaddresses")
-    try:
-        from .cli_core import core_group
-    except ImportError:  # pragma: no cover
-        core_group = None
-    if core_group is not None:
-        cli.add_command(core_group, "core")
+    tool_group.add_command(btcsim_command, "btcsim")
+    cli.add_command(tool_group, "tool")
+    cli.add_command(core_group, "core")
 
 
-_register_optional_commands()
+_register_commands()
 
 
 def main() -> None:
