@@ -138,27 +138,25 @@ class Exchanger:
     # -- 1. decide -------------------------------------------------------------------------
 
     def decide(self) -> bool:
-        moved = False
-        for key in self.store.keys_in_status(Status.WAITING_DECIDE, limit=500):
-            try:
-                self.store.transition(key, Status.WAITING_DECIDE, Status.WAITING_SEND)
-                moved = True
-            except Conflict:
-                continue
-        return moved
+        """Direct buy: the rate was snapshotted at record time, so every deposit is payable."""
+        keys = self.store.keys_in_status(Status.WAITING_DECIDE, limit=500)
+        return bool(keys) and bool(
+            self.store.transition_many(keys, Status.WAITING_DECIDE, Status.WAITING_SEND))
 
     # -- 2. resume persisted payouts -----------------------------------------------------------
 
     def resume_unbroadcast(self) -> bool:
-        moved = False
         now = self.clock()
-        for payout in self.store.open_payouts():
-            if payout["status"] != "signed" or payout.get("next_attempt_at", 0) > now:
+        accepted = []
+        for payout in self.store.open_payouts("signed"):
+            if payout.get("next_attempt_at", 0) > now:
                 continue
             log.info("rebroadcasting persisted payout %s txid=%s", payout["id"],
                      payout["signed"]["txid"])
-            moved |= self._broadcast(payout["id"], SignedPayout.from_json(payout["signed"]))
-        return moved
+            if self._broadcast(payout["id"], SignedPayout.from_json(payout["signed"])):
+                accepted.append(payout["id"])
+        self._accepted(accepted)
+        return bool(accepted)
 
     # -- 3. send ---------------------------------------------------------------------------
 
@@ -181,6 +179,7 @@ class Exchanger:
             self._note_sender_error(f"balance unavailable: {exc}")
             return False
         batch: list[PayoutOutput] = []
+        accepted: list[str] = []
         for record in candidates:
             key = f"{record['coin_type']}/{record['deposit_id']}"
             try:
@@ -200,15 +199,30 @@ class Exchanger:
             spendable -= amount
             batch.append(PayoutOutput(record["sky_address"], amount, key))
             if len(batch) >= self.sender.max_outputs:
-                moved |= self._pay(batch)
+                accepted.extend(self._pay(batch))
                 batch = []
+                if len(accepted) >= 50:  # keep waiting_confirm visible during long runs
+                    self._accepted(accepted)
+                    moved, accepted = True, []
                 if self._stop.is_set():
-                    return moved
-        if batch:
-            moved |= self._pay(batch)
-        return moved
+                    break
+        if batch and not self._stop.is_set():
+            accepted.extend(self._pay(batch))
+        self._accepted(accepted)
+        return moved or bool(accepted)
 
-    def _pay(self, outputs: list[PayoutOutput]) -> bool:
+    def _accepted(self, payout_ids: list[str]) -> None:
+        """Payouts the node accepted move their deposits to waiting_confirm, in one commit.
+
+        A crash before this commit leaves them "signed": the restart sends the same bytes
+        again, which the node answers "already known".
+        """
+        if payout_ids:
+            self.store.mark_broadcast(payout_ids)
+            self.payouts_broadcast += len(payout_ids)
+
+    def _pay(self, outputs: list[PayoutOutput]) -> list[str]:
+        """Build, persist, broadcast one payout; returns [payout_id] if the node accepted it."""
         payout_id = uuid.uuid4().hex
         try:
             signed = self.sender.build(outputs, payout_id)
@@ -217,20 +231,21 @@ class Exchanger:
                 record = self.store.get(out.deposit_key)
                 if record is not None:
                     self._retry_later(record, f"{exc.kind}: {exc}")
-            return False
+            return []
         try:
             self.store.create_payout(
                 payout_id, signed,
                 lambda txn: self.sender.commit_built(self.store.storage, txn, signed))
         except Conflict as exc:
             log.warning("payout %s discarded before broadcast: %s", payout_id, exc)
-            return False
+            return []
         log.info("payout %s persisted txid=%s outputs=%d", payout_id, signed.txid,
                  len(signed.outputs))
         failpoints.hit("after_payout_persisted")
-        return self._broadcast(payout_id, signed)
+        return [payout_id] if self._broadcast(payout_id, signed) else []
 
     def _broadcast(self, payout_id: str, signed: SignedPayout) -> bool:
+        """Send the persisted bytes; True if the node accepted them (caller records it)."""
         try:
             self.sender.broadcast(signed)
         except BroadcastRejected as exc:
@@ -244,8 +259,6 @@ class Exchanger:
             self._note_sender_error(f"broadcast of {signed.txid} failed: {exc}")
             return False
         failpoints.hit("after_broadcast")
-        self.store.mark_broadcast(payout_id)
-        self.payouts_broadcast += 1
         self.sender_error = ""
         log.info("payout %s broadcast txid=%s", payout_id, signed.txid)
         return True
@@ -258,32 +271,28 @@ class Exchanger:
         except SenderError:
             state = TxState.UNKNOWN
         if state in (TxState.PENDING, TxState.CONFIRMED):
-            self.store.mark_broadcast(payout_id)
             return True
         reason = f"payout transaction {signed.txid} rejected by the node: {exc}"
         log.error("notice=WATCH %s; deposits held for review (never rebuilt automatically)",
                   reason)
         self.store.mark_needs_review(payout_id, reason)
-        return True
+        return False
 
     # -- 4. confirm ------------------------------------------------------------------------
 
     def check_confirmations(self) -> bool:
         moved = False
         now = self.clock()
-        for payout in self.store.open_payouts():
-            if payout["status"] != "broadcast":
-                continue
+        confirmed: list[str] = []
+        for payout in self.store.open_payouts("broadcast"):
             signed = SignedPayout.from_json(payout["signed"])
             try:
                 state = self.sender.tx_state(signed)
             except SenderError as exc:
                 self._note_sender_error(f"confirmation check failed: {exc}")
-                return moved
+                break
             if state == TxState.CONFIRMED:
-                self.store.mark_confirmed(payout["id"])
-                self.payouts_confirmed += 1
-                moved = True
+                confirmed.append(payout["id"])
             elif state in (TxState.FAILED, TxState.CONFLICTED):
                 reason = f"payout transaction {signed.txid} {state} on chain"
                 log.error("notice=WATCH %s; deposits held for review", reason)
@@ -302,7 +311,10 @@ class Exchanger:
                         self.sender.broadcast(signed)
                     except SenderError as exc:
                         self._note_sender_error(f"rebroadcast of {signed.txid} failed: {exc}")
-        return moved
+        if confirmed:
+            self.store.mark_confirmed(confirmed)
+            self.payouts_confirmed += len(confirmed)
+        return moved or bool(confirmed)
 
     # -- helpers ---------------------------------------------------------------------------
 

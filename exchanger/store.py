@@ -99,8 +99,8 @@ class DepositStore:
         st = self.storage
         pool_coin = pool_coin or coin
         with st.write() as txn:
-            index = st.get(txn, "sky_index", sky_address) or []
-            if max_bound > 0 and len(index) >= max_bound:
+            bound = st.count(txn, "sky_index", f"{sky_address}/")
+            if max_bound > 0 and bound >= max_bound:
                 raise BindLimitReached()
             address = self.pool.take(txn, pool_coin)
             if address is None:
@@ -110,12 +110,10 @@ class DepositStore:
                 raise BindError(f"deposit address {address} is already bound")
             binding = {
                 "sky_address": sky_address, "address": address, "coin_type": coin,
-                "buy_method": buy_method, "bound_at": self.now(),
-                "slot": len(index),
+                "buy_method": buy_method, "bound_at": self.now(), "slot": bound,
             }
             st.put(txn, "bindings", key, binding)
-            index.append(key)
-            st.put(txn, "sky_index", sky_address, index)
+            st.put(txn, "sky_index", f"{sky_address}/{bound:08x}", key)
         with self._watch_lock:
             if coin in self._watch:
                 self._watch[coin].add(address)
@@ -128,8 +126,8 @@ class DepositStore:
     def bindings_of(self, sky_address: str) -> list[dict[str, Any]]:
         st = self.storage
         with st.read() as txn:
-            keys = st.get(txn, "sky_index", sky_address) or []
-            return [st.get(txn, "bindings", k) for k in keys]
+            return [st.get(txn, "bindings", k)
+                    for _, k in st.items(txn, "sky_index", f"{sky_address}/")]
 
     def watched(self, coin: str) -> set[str]:
         """The deposit addresses of ``coin`` being watched (every bound address).
@@ -196,6 +194,7 @@ class DepositStore:
                     "next_attempt_at": 0, "last_error": "", "review_reason": "",
                 }
                 check_transition(None, Status.WAITING_DECIDE)
+                self._count(txn, dep.coin_type, Status.WAITING_DECIDE, 1)
                 st.put(txn, "deposits", key, record)
                 st.put(txn, "deposits_by_status", f"{record['status']}/{seq:016x}", key)
                 st.put(txn, "deposits_by_address",
@@ -228,10 +227,30 @@ class DepositStore:
         key = deposit_key(record["coin_type"], record["deposit_id"])
         seq = record["seq"]
         updated = {**record, **changes, "status": str(new), "updated_at": self.now()}
+        self._count(txn, record["coin_type"], old, -1)
+        self._count(txn, record["coin_type"], new, 1)
+        if bool(updated.get("error")) != bool(record.get("error")):
+            self._count(txn, "*", "errored", 1 if updated.get("error") else -1)
         st.delete(txn, "deposits_by_status", f"{old}/{seq:016x}")
         st.put(txn, "deposits_by_status", f"{new}/{seq:016x}", key)
         st.put(txn, "deposits", key, updated)
         return updated
+
+    def transition_many(self, keys: Iterable[str], expected: Status, new: Status) -> list[str]:
+        """Compare-and-set several deposits in one transaction; returns the keys that moved.
+
+        Each record is still re-read and checked on its own: one that is no longer in
+        ``expected`` is skipped, not an error.
+        """
+        moved = []
+        with self.storage.write() as txn:
+            for key in keys:
+                record = self.storage.get(txn, "deposits", key)
+                if record is None or record["status"] != expected:
+                    continue
+                self._transition(txn, record, expected, new, {})
+                moved.append(key)
+        return moved
 
     def update_fields(self, key: str, expected: Status, changes: dict[str, Any]) -> dict[str, Any]:
         """Change bookkeeping fields (retry counters, errors) without changing the status."""
@@ -242,6 +261,25 @@ class DepositStore:
             updated = {**record, **changes}
             self.storage.put(txn, "deposits", key, updated)
             return updated
+
+    def _count(self, txn: Any, coin: str, status: str, delta: int) -> None:
+        key = f"count/{coin}/{status}"
+        self.storage.put(txn, "meta", key, (self.storage.get(txn, "meta", key) or 0) + delta)
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        """Deposits per (coin, status), kept up to date in every transaction: O(1) to read."""
+        with self.storage.read() as txn:
+            out = {}
+            for key, value in self.storage.items(txn, "meta", "count/"):
+                _, coin, status = key.split("/", 2)
+                if coin != "*":
+                    out[(coin, status)] = value
+            return out
+
+    def error_count(self) -> int:
+        """Deposits with ``error`` set (the Go teller's deposit_error_count)."""
+        with self.storage.read() as txn:
+            return self.storage.get(txn, "meta", "count/*/errored") or 0
 
     def keys_in_status(self, status: Status, limit: int | None = None) -> list[str]:
         with self.storage.read() as txn:
@@ -302,7 +340,7 @@ class DepositStore:
         now = self.now()
         entries: list[tuple[tuple[int, int], dict[str, Any]]] = []
         with st.read() as txn:
-            for bkey in st.get(txn, "sky_index", sky_address) or []:
+            for _, bkey in st.items(txn, "sky_index", f"{sky_address}/"):
                 binding = st.get(txn, "bindings", bkey)
                 deposits = self.deposits_of_address(binding["coin_type"], binding["address"], txn)
                 if not deposits:
@@ -342,7 +380,7 @@ class DepositStore:
                 "signed": signed.to_json(),
             }
             st.put(txn, "payouts", payout_id, payout)
-            st.put(txn, "payouts_open", payout_id, "")
+            st.put(txn, "payouts_open", payout_id, "signed")
             for out in signed.outputs:
                 record = st.get(txn, "deposits", out.deposit_key)
                 record.update({"payout_id": payout_id, "txid": signed.txid,
@@ -355,10 +393,16 @@ class DepositStore:
         with self.storage.read() as txn:
             return self.storage.get(txn, "payouts", payout_id)
 
-    def open_payouts(self) -> list[dict[str, Any]]:
+    def open_payouts(self, status: str | None = None) -> list[dict[str, Any]]:
+        """Payouts not yet confirmed (optionally only "signed" or only "broadcast")."""
         st = self.storage
         with st.read() as txn:
-            return [st.get(txn, "payouts", pid) for pid, _ in st.items(txn, "payouts_open")]
+            return [st.get(txn, "payouts", pid) for pid, state in st.items(txn, "payouts_open")
+                    if status is None or state == status]
+
+    def open_payout_count(self) -> int:
+        with self.storage.read() as txn:
+            return self.storage.count(txn, "payouts_open")
 
     def update_payout(self, payout_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         with self.storage.write() as txn:
@@ -367,48 +411,54 @@ class DepositStore:
             self.storage.put(txn, "payouts", payout_id, payout)
             return payout
 
-    def mark_broadcast(self, payout_id: str) -> None:
-        """The node accepted the payout: its deposits move to ``waiting_confirm``."""
+    def mark_broadcast(self, payout_ids: str | Iterable[str]) -> None:
+        """The node accepted these payouts: their deposits move to ``waiting_confirm``."""
         st = self.storage
         with st.write() as txn:
-            payout = st.get(txn, "payouts", payout_id)
-            if payout["status"] != "signed":
-                return
-            payout.update({"status": "broadcast", "broadcast_at": self.now(), "last_error": ""})
-            st.put(txn, "payouts", payout_id, payout)
-            for key in payout["deposit_keys"]:
-                record = st.get(txn, "deposits", key)
-                if record["status"] == Status.WAITING_SEND and record["payout_id"] == payout_id:
-                    self._transition(txn, record, Status.WAITING_SEND, Status.WAITING_CONFIRM, {})
+            for payout_id in [payout_ids] if isinstance(payout_ids, str) else payout_ids:
+                payout = st.get(txn, "payouts", payout_id)
+                if payout["status"] != "signed":
+                    continue
+                payout.update({"status": "broadcast", "broadcast_at": self.now(),
+                               "last_error": ""})
+                st.put(txn, "payouts", payout_id, payout)
+                st.put(txn, "payouts_open", payout_id, "broadcast")
+                for key in payout["deposit_keys"]:
+                    record = st.get(txn, "deposits", key)
+                    if record["status"] == Status.WAITING_SEND and \
+                            record["payout_id"] == payout_id:
+                        self._transition(txn, record, Status.WAITING_SEND,
+                                         Status.WAITING_CONFIRM, {})
 
-    def mark_confirmed(self, payout_id: str) -> None:
-        """The payout is confirmed on chain: its deposits are ``done``."""
-        self._close_payout(payout_id, "confirmed", Status.DONE, {})
+    def mark_confirmed(self, payout_ids: str | Iterable[str]) -> None:
+        """These payouts are confirmed on chain: their deposits are ``done``."""
+        with self.storage.write() as txn:
+            for payout_id in [payout_ids] if isinstance(payout_ids, str) else payout_ids:
+                self._close_payout(txn, payout_id, "confirmed", Status.DONE, {})
 
     def mark_needs_review(self, payout_id: str, reason: str) -> None:
         """The payout is provably dead or failed: hold its deposits for an operator."""
-        self._close_payout(payout_id, "needs_review", Status.NEEDS_REVIEW,
-                           {"review_reason": reason, "last_error": reason})
+        with self.storage.write() as txn:
+            self._close_payout(txn, payout_id, "needs_review", Status.NEEDS_REVIEW,
+                               {"review_reason": reason, "last_error": reason})
 
-    def _close_payout(self, payout_id: str, payout_status: str, new: Status,
+    def _close_payout(self, txn: Any, payout_id: str, payout_status: str, new: Status,
                       changes: dict[str, Any]) -> None:
         st = self.storage
-        with st.write() as txn:
-            payout = st.get(txn, "payouts", payout_id)
-            if payout is None or payout_id != payout["id"] or \
-                    st.get(txn, "payouts_open", payout_id) is None:
-                return
-            payout.update({"status": payout_status, "closed_at": self.now(), **changes})
-            st.put(txn, "payouts", payout_id, payout)
-            st.delete(txn, "payouts_open", payout_id)
-            for key in payout["deposit_keys"]:
-                record = st.get(txn, "deposits", key)
-                if record.get("payout_id") != payout_id:
-                    continue
-                for expected in (Status.WAITING_CONFIRM, Status.WAITING_SEND):
-                    if record["status"] == expected:
-                        self._transition(txn, record, expected, new, changes)
-                        break
+        payout = st.get(txn, "payouts", payout_id)
+        if payout is None or st.get(txn, "payouts_open", payout_id) is None:
+            return
+        payout.update({"status": payout_status, "closed_at": self.now(), **changes})
+        st.put(txn, "payouts", payout_id, payout)
+        st.delete(txn, "payouts_open", payout_id)
+        for key in payout["deposit_keys"]:
+            record = st.get(txn, "deposits", key)
+            if record.get("payout_id") != payout_id:
+                continue
+            for expected in (Status.WAITING_CONFIRM, Status.WAITING_SEND):
+                if record["status"] == expected:
+                    self._transition(txn, record, expected, new, changes)
+                    break
 
     # -- reorgs ----------------------------------------------------------------------------
 

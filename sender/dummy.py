@@ -88,10 +88,11 @@ class DummySender(Sender):
             return None
         return self.storage.get(txn, "sender", _PREFIX + f"tx/{seq:016x}")
 
-    def broadcasts(self) -> list[dict[str, Any]]:
+    def broadcasts(self, *, unconfirmed_only: bool = False) -> list[dict[str, Any]]:
         """Every broadcast in order, shaped like the Go dummy's /dummy/sender/broadcasts."""
         with self.storage.read() as txn:
-            rows = [tx for _, tx in self.storage.items(txn, "sender", _PREFIX + "tx/")]
+            rows = [tx for _, tx in self.storage.items(txn, "sender", _PREFIX + "tx/")
+                    if not (unconfirmed_only and tx["confirmed"])]
         return [{"txid": tx["txid"], "confirmed": tx["confirmed"],
                  "outputs": [{"address": o["address"],
                               "coins": format_units(o["coins"], SKY_DECIMALS)}

@@ -32,7 +32,7 @@ DATABASES = (
     "addr_free",  # addrs: "<COIN>/<seq:016x>" -> address, the free pool in hand-out order
     "addr_known",  # addrs: "<COIN>/<address>" -> {"seq", "used"}
     "bindings",  # exchanger: "<COIN>/<deposit address>" -> binding
-    "sky_index",  # exchanger: "<receive address>" -> [binding key, ...]
+    "sky_index",  # exchanger: "<receive address>/<slot:08x>" -> binding key
     "deposits",  # exchanger: "<COIN>/<txid>:<n>" -> deposit record
     "deposits_by_status",  # exchanger: "<status>/<seq:016x>" -> deposit key
     "deposits_by_address",  # exchanger: "<COIN>/<deposit address>/<seq:016x>" -> deposit key
@@ -177,9 +177,19 @@ class Storage:
             yield key.decode(), loads(value)
 
     def count(self, txn: lmdb.Transaction, db: str, prefix: str = "") -> int:
+        """Number of keys starting with ``prefix`` (values are not decoded)."""
         if not prefix:
             return txn.stat(self._dbs[db])["entries"]
-        return sum(1 for _ in self.items(txn, db, prefix))
+        raw_prefix = prefix.encode()
+        cursor = txn.cursor(db=self._dbs[db])
+        if not cursor.set_range(raw_prefix):
+            return 0
+        total = 0
+        for key in cursor.iternext(keys=True, values=False):
+            if not key.startswith(raw_prefix):
+                break
+            total += 1
+        return total
 
     def next_counter(self, txn: lmdb.Transaction, name: str) -> int:
         """Increment and return a persistent counter stored in ``meta`` (starts at 1)."""
