@@ -61,7 +61,7 @@ def dumps(value: Any) -> bytes:
     """Serialise a record; floats are refused so money never degrades to binary fractions."""
     if _contains_float(value):
         _reject_float(value)
-    return json.dumps(value, separators=(",", ":"), sort_keys=True, default=_default).encode()
+    return _ENCODER.encode(value).encode()
 
 
 def _contains_float(value: Any) -> bool:
@@ -77,7 +77,12 @@ def _contains_float(value: Any) -> bool:
 def loads(raw: bytes | memoryview | None) -> Any:
     if raw is None:
         return None
-    return json.loads(bytes(raw), parse_float=Decimal)
+    return _DECODER.decode(bytes(raw).decode())
+
+
+# One encoder and decoder for the process: json.dumps/loads with options build new ones per call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True, default=_default)
+_DECODER = json.JSONDecoder(parse_float=Decimal)
 
 
 class Storage:
