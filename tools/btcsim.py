@@ -396,5 +396,5 @@ def start_simulator(
     server = _Server(app, host, port, threads=threads)
     holder["server"] = server
     server.start()
-    log.info("btcsim serving on %s:%d (core_version %d)", host, server.port, core_version)
+    log.info("btcsim serving on %s:%s (core_version %s)", host, server.port, core_version)
     return SimulatorHandle(sim, host, user, password, server)
