@@ -21,6 +21,7 @@ Failures never lose a deposit: they are recorded on the deposit or payout (``att
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 import uuid
@@ -255,7 +256,7 @@ class Exchanger:
             attempts = payout.get("attempts", 0) + 1
             self.store.update_payout(payout_id, {
                 "attempts": attempts, "last_error": str(exc),
-                "next_attempt_at": self.clock() + self._backoff(attempts)})
+                "next_attempt_at": self._retry_at(attempts)})
             self._note_sender_error(f"broadcast of {signed.txid} failed: {exc}")
             return False
         failpoints.hit("after_broadcast")
@@ -321,13 +322,17 @@ class Exchanger:
     def _backoff(self, attempts: int) -> float:
         return min(self.settings.retry_max_wait, self.settings.retry_base * 2 ** (attempts - 1))
 
+    def _retry_at(self, attempts: int) -> int:
+        """When to try again, in whole unix seconds (stored values are never floats)."""
+        return math.ceil(self.clock() + self._backoff(attempts))
+
     def _retry_later(self, record: dict[str, Any], error: str) -> None:
         attempts = record.get("attempts", 0) + 1
         key = f"{record['coin_type']}/{record['deposit_id']}"
         try:
             self.store.update_fields(key, Status.WAITING_SEND, {
                 "attempts": attempts, "last_error": error,
-                "next_attempt_at": self.clock() + self._backoff(attempts)})
+                "next_attempt_at": self._retry_at(attempts)})
         except Conflict:
             return
         self._note_sender_error(error)
