@@ -1,0 +1,436 @@
+"""kill -9 soak: a real teller paying ERC-20 tokens on anvil is SIGKILLed again and again.
+
+The teller runs as a subprocess (``teller run``) with the dummy BTC scanner and the ERC-20
+sender; a driver binds buyers (distinct ETH addresses) and injects BTC deposits through the
+public and dummy HTTP APIs while a timer SIGKILLs the teller at random moments (seeded RNG,
+printed) and the driver restarts it on the same data directory. At the end every deposit must
+be ``done`` and the chain must agree: each buyer received exactly its amount in exactly one
+Transfer from the hot wallet, no other transfers, the hot wallet's nonces are gapless and
+unique, and /api/accounting ``sent`` equals the chain total.
+
+    .venv/bin/python bench/soak.py --deposits 300 --kills 20 [--seed N]
+
+prints ``kills survived``, ``deposits``, ``double-pays`` (must be 0), ``losses`` (must be 0)
+and the wall time. ``tests/test_sender_soak.py`` runs a bounded version in the suite; the
+ERC-20 tests reuse ``setup_chain``, ``SoakTeller`` and ``transfers_from``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # run as a script: make the project importable
+    sys.path.insert(0, str(REPO))
+
+from eth_account import Account  # noqa: E402
+from eth_account.signers.local import LocalAccount  # noqa: E402
+from eth_utils import to_checksum_address  # noqa: E402
+
+from addrs.derive import deriver_from_seed  # noqa: E402
+from exchanger.amounts import format_units, payout_amount  # noqa: E402
+from teller.storage import Storage  # noqa: E402
+from tests.support.nodes import AnvilNode, free_port  # noqa: E402
+from tests.support.wait import wait_until  # noqa: E402
+from tools.contracts import deploy_test_token  # noqa: E402
+
+log = logging.getLogger("bench.soak")
+
+MNEMONIC = " ".join(["abandon"] * 11 + ["about"])  # public BIP39 test vector
+RATE = "1000"  # TUSD per BTC
+TOKEN_DECIMALS = 6
+KEY_PASSWORD = "soak-test-password"
+
+
+@dataclass
+class ChainSetup:
+    """anvil with the project's token deployed and a funded hot wallet."""
+
+    node: AnvilNode
+    token: Any  # web3 Contract
+    hot: LocalAccount
+    deployer: str
+
+
+def setup_chain(node: AnvilNode, *, tokens: int, eth_wei: int) -> ChainSetup:
+    """Deploy TestToken (TUSD, 6 decimals) and fund a fresh hot wallet with tokens and ETH."""
+    w3 = node.w3
+    deployer = node.accounts[0]
+    token = deploy_test_token(w3, deployer, mine=node.mine)
+    hot = Account.create()
+    token.functions.transfer(hot.address, tokens).transact({"from": deployer})
+    w3.eth.send_transaction({"from": deployer, "to": hot.address, "value": eth_wei})
+    node.mine(1)
+    return ChainSetup(node=node, token=token, hot=hot, deployer=deployer)
+
+
+def transfers_from(chain: ChainSetup, sender: str) -> list[dict[str, Any]]:
+    """Every token Transfer from ``sender`` on chain, in order, with its txid and nonce."""
+    logs = chain.token.events.Transfer().get_logs(
+        from_block=0, to_block="latest", argument_filters={"from": sender})
+    out = []
+    for entry in logs:
+        txid = entry["transactionHash"].to_0x_hex()
+        tx = chain.node.w3.eth.get_transaction(txid)
+        out.append({"to": entry["args"]["to"], "value": entry["args"]["value"], "txid": txid,
+                    "nonce": tx["nonce"], "block": entry["blockNumber"]})
+    return out
+
+
+CONFIG = """
+debug = false
+logfile = ""
+btc_addresses = "{btc_file}"
+eth_addresses = "{eth_file}"
+
+[teller]
+max_bound_addrs = 0
+addr_low_water = 0
+
+[sky_exchanger]
+sky_btc_exchange_rate = "{rate}"
+sky_eth_exchange_rate = "100"
+max_decimals = 3
+tx_confirmation_check_wait = "200ms"
+
+[sender]
+backend = "erc20"
+retry_max_wait = "1s"
+dead_after = "1h"
+
+[erc20_sender]
+url = "{url}"
+token = "{token}"
+key_file = "hot-key.json"
+password_file = "hot-key.password"
+confirmations_required = {confirmations}
+max_gas_price_gwei = "500"
+
+[btc_scanner]
+enabled = true
+
+[eth_scanner]
+enabled = false
+
+[web]
+http_addr = "127.0.0.1:{public}"
+throttle_max = 0
+
+[admin_panel]
+host = "127.0.0.1:{admin}"
+
+[dummy]
+scanner = true
+sender = false
+http_addr = "127.0.0.1:{dummy}"
+"""
+
+
+class SoakTeller:
+    """``teller run`` as a subprocess with the ERC-20 sender, restartable on one data dir."""
+
+    def __init__(self, root: Path, chain: ChainSetup, *, confirmations: int = 1,
+                 btc_addresses: int = 20) -> None:
+        self.root = Path(root)
+        self.dir = self.root / "data"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        deriver, _ = deriver_from_seed("BTC", MNEMONIC)
+        (self.root / "btc_addresses.txt").write_text(
+            "# BTC deposit addresses (BIP44 of the public test mnemonic)\n"
+            + "".join(f"{a}\n" for a in deriver.addresses(0, btc_addresses)))
+        (self.root / "eth_addresses.txt").write_text("")
+        keystore = Account.encrypt(chain.hot.key, KEY_PASSWORD, kdf="pbkdf2", iterations=1024)
+        (self.root / "hot-key.json").write_text(json.dumps(keystore))
+        (self.root / "hot-key.password").write_text(KEY_PASSWORD + "\n")
+        self.ports = {"public": free_port(), "admin": free_port(), "dummy": free_port()}
+        self.config = self.root / "teller.toml"
+        self.config.write_text(CONFIG.format(
+            btc_file=self.root / "btc_addresses.txt", eth_file=self.root / "eth_addresses.txt",
+            rate=RATE, url=chain.node.url, token=chain.token.address,
+            confirmations=confirmations, **self.ports))
+        self.log_path = self.root / "teller.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.http = requests.Session()
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name]}"
+
+    # -- process ---------------------------------------------------------------------------
+
+    def start(self, failpoints: str = "", timeout: float = 30.0) -> None:
+        env = {**os.environ, "TELLER_FAILPOINTS": failpoints}
+        with open(self.log_path, "ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", "from teller.cli import main; main()", "run",
+                 "-c", str(self.config), "-d", str(self.dir)],
+                cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL)
+        wait_until(self.ready, timeout=timeout, message="teller to answer /api/health")
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def ready(self) -> bool:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise AssertionError(f"teller exited with {self.proc.returncode}:\n"
+                                 f"{self.log_tail()}")
+        return self.http.get(self.url("public") + "/api/health", timeout=2).ok
+
+    def kill(self) -> None:
+        """SIGKILL (no cleanup), then reap the process."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def wait_exit(self, timeout: float = 30.0) -> int:
+        assert self.proc is not None
+        wait_until(lambda: self.proc.poll() is not None, timeout=timeout,
+                   message="teller to exit")
+        return self.proc.returncode
+
+    def log_tail(self, lines: int = 40) -> str:
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def persisted_payouts(self) -> list[dict[str, Any]]:
+        """Payout records straight from LMDB (only while the teller is down)."""
+        with Storage(self.dir) as storage, storage.read() as txn:
+            return [payout for _, payout in storage.items(txn, "payouts")]
+
+    # -- APIs ------------------------------------------------------------------------------
+
+    def bind(self, address: str) -> str:
+        r = self.http.post(self.url("public") + "/api/bind",
+                           json={"address": address, "coin_type": "BTC"}, timeout=5)
+        assert r.status_code == 200, r.text
+        return r.json()["deposit_address"]
+
+    def deposit(self, address: str, value: int, tx: str, n: int = 0) -> None:
+        r = self.http.get(self.url("dummy") + "/dummy/scanner/deposit", timeout=5,
+                          params={"addr": address, "value": value, "height": 1, "tx": tx,
+                                  "n": n})
+        assert r.status_code == 200, r.text
+
+    def deposits(self, status: str = "") -> list[dict[str, Any]]:
+        params = {"status": status} if status else {}
+        r = self.http.get(self.url("admin") + "/api/deposits", params=params, timeout=10)
+        assert r.status_code == 200, r.text
+        return r.json()["deposits"]
+
+    def accounting(self) -> dict[str, Any]:
+        return self.http.get(self.url("admin") + "/api/accounting", timeout=10).json()
+
+
+# -- the soak ---------------------------------------------------------------------------------
+
+
+@dataclass
+class PlannedDeposit:
+    buyer: str
+    value: int  # satoshi
+    tx: str
+    expected: int  # token base units
+    deposit_address: str = ""
+    injected: bool = False
+
+
+@dataclass
+class SoakResult:
+    seed: int
+    deposits: int
+    kills: int = 0
+    kills_survived: int = 0
+    double_pays: int = 0
+    losses: int = 0
+    extra_transfers: int = 0
+    nonce_problems: list[str] = field(default_factory=list)
+    accounting_ok: bool = False
+    not_done: int = 0
+    wall_time: float = 0.0
+    chain_total: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return (self.double_pays == 0 and self.losses == 0 and self.extra_transfers == 0
+                and not self.nonce_problems and self.accounting_ok and self.not_done == 0
+                and self.kills_survived == self.kills)
+
+    def report(self) -> str:
+        return "\n".join([
+            f"seed               {self.seed}",
+            f"kills survived     {self.kills_survived}/{self.kills}",
+            f"deposits           {self.deposits}",
+            f"double-pays        {self.double_pays}",
+            f"losses             {self.losses}",
+            f"extra transfers    {self.extra_transfers}",
+            f"nonce problems     {len(self.nonce_problems)}",
+            f"accounting matches {self.accounting_ok}",
+            f"chain total        {format_units(self.chain_total, TOKEN_DECIMALS)} TUSD",
+            f"wall time          {self.wall_time:.1f} s",
+        ])
+
+
+def _plan(rng: random.Random, count: int) -> list[PlannedDeposit]:
+    plan = []
+    for i in range(count):
+        buyer = to_checksum_address("0x" + rng.randbytes(20).hex())
+        value = rng.randrange(10_000, 2_000_000, 1_000)
+        plan.append(PlannedDeposit(buyer, value, f"{rng.getrandbits(256):064x}",
+                                   payout_amount(value, 8, RATE, 3, TOKEN_DECIMALS)))
+        assert plan[-1].expected > 0, i
+    return plan
+
+
+def _inject(teller: SoakTeller, item: PlannedDeposit) -> bool:
+    """Bind (if not yet) and inject one deposit; False if the teller died meanwhile."""
+    try:
+        if not item.deposit_address:
+            item.deposit_address = teller.bind(item.buyer)
+        teller.deposit(item.deposit_address, item.value, item.tx)
+    except (requests.RequestException, AssertionError):
+        deadline = time.monotonic() + 3.0  # a SIGKILL may be on its way: let it land
+        while teller.alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if teller.alive():
+            raise
+        return False
+    item.injected = True
+    return True
+
+
+def run_soak(node: AnvilNode, workdir: Path, *, deposits: int = 300, kills: int = 20,
+             seed: int | None = None, confirmations: int = 2, block_time: int = 1,
+             done_timeout: float = 300.0,
+             say: Callable[[str], None] = print) -> SoakResult:
+    seed = random.randrange(2**32) if seed is None else seed
+    say(f"soak: seed {seed}, {deposits} deposits, {kills} kills")
+    rng = random.Random(seed)
+    started = time.monotonic()
+    plan = _plan(rng, deposits)
+    total = sum(p.expected for p in plan)
+    chain = setup_chain(node, tokens=total + 10**9, eth_wei=100 * 10**18)
+    node.request("evm_setIntervalMining", [block_time])
+    teller = SoakTeller(workdir, chain, confirmations=confirmations,
+                        btc_addresses=deposits + kills + 10)
+    result = SoakResult(seed=seed, deposits=deposits)
+    try:
+        teller.start()
+        queue = list(plan)
+        per_cycle = max(1, deposits // max(1, kills))
+        for cycle in range(kills):
+            killer = threading.Timer(rng.uniform(0.05, 1.5), teller.kill)
+            killer.start()
+            budget = per_cycle if cycle < kills - 1 else len(queue)
+            while queue and budget and teller.alive():
+                if not _inject(teller, queue[0]):
+                    break
+                queue.pop(0)
+                budget -= 1
+            killer.join()
+            teller.kill()
+            result.kills += 1
+            teller.start()
+            result.kills_survived += 1
+            say(f"  kill {result.kills}: {deposits - len(queue)} deposits injected")
+        while queue:
+            if not _inject(teller, queue[0]):
+                teller.start()
+                continue
+            queue.pop(0)
+
+        def all_done() -> bool:
+            review = teller.deposits("needs_review")
+            if review:
+                raise AssertionError(f"deposits need review: {review[:3]}")
+            return len(teller.deposits("done")) == deposits
+
+        wait_until(all_done, timeout=done_timeout, interval=0.5,
+                   message=f"all {deposits} deposits done")
+        _verify(chain, teller, plan, result)
+    finally:
+        teller.kill()
+        result.wall_time = time.monotonic() - started
+    return result
+
+
+def _verify(chain: ChainSetup, teller: SoakTeller, plan: list[PlannedDeposit],
+            result: SoakResult) -> None:
+    transfers = transfers_from(chain, chain.hot.address)
+    paid: dict[str, list[int]] = defaultdict(list)
+    for t in transfers:
+        paid[t["to"]].append(t["value"])
+    buyers = {p.buyer: p for p in plan}
+    result.extra_transfers = sum(len(v) for k, v in paid.items() if k not in buyers)
+    for buyer, item in buyers.items():
+        got = paid.get(buyer, [])
+        if len(got) > 1:
+            result.double_pays += len(got) - 1
+        if item.expected not in got:
+            result.losses += 1
+    result.chain_total = sum(t["value"] for t in transfers)
+    nonces = sorted(t["nonce"] for t in transfers)
+    duplicates = [n for n, c in Counter(nonces).items() if c > 1]
+    if duplicates:
+        result.nonce_problems.append(f"nonces used twice: {duplicates[:10]}")
+    if nonces != list(range(len(nonces))):
+        result.nonce_problems.append("nonces are not 0..N-1 without gaps")
+    mined = chain.node.w3.eth.get_transaction_count(chain.hot.address)
+    if mined != len(transfers):
+        result.nonce_problems.append(f"{mined} transactions from the hot wallet, "
+                                     f"{len(transfers)} transfers (a failed or stray tx)")
+    sent = teller.accounting()["sent"]
+    result.accounting_ok = sent == format_units(result.chain_total, TOKEN_DECIMALS) and \
+        result.chain_total == sum(p.expected for p in plan)
+    records = teller.deposits()
+    result.not_done = sum(1 for r in records if r["status"] != "done")
+    by_buyer = {r["sky_address"]: r for r in records}
+    if any(by_buyer.get(b, {}).get("sky_sent") != p.expected for b, p in buyers.items()):
+        result.accounting_ok = False  # a record disagrees with what its buyer should get
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--deposits", type=int, default=300)
+    parser.add_argument("--kills", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--confirmations", type=int, default=2)
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="keep data, logs and config here (default: a temp dir)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    with tempfile.TemporaryDirectory(prefix="teller-soak-") as tmp:
+        workdir = args.workdir or Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        node = AnvilNode(workdir / "anvil")
+        node.start()
+        try:
+            result = run_soak(node, workdir / "teller", deposits=args.deposits,
+                              kills=args.kills, seed=args.seed,
+                              confirmations=args.confirmations)
+        finally:
+            node.stop()
+    print(result.report())
+    print("PASS" if result.ok else "FAIL")
+    return 0 if result.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
