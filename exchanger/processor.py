@@ -221,6 +221,14 @@ class Exchanger:
         if payout_ids:
             self.store.mark_broadcast(payout_ids)
             self.payouts_broadcast += len(payout_ids)
+            # A payout went out, but a deposit still held (sold out) keeps its message up.
+            self.sender_error = self._held_error()
+
+    def _held_error(self) -> str:
+        for record in self.store.in_status(Status.WAITING_SEND):
+            if not record.get("payout_id") and record.get("last_error"):
+                return record["last_error"]
+        return ""
 
     def _pay(self, outputs: list[PayoutOutput]) -> list[str]:
         """Build, persist, broadcast one payout; returns [payout_id] if the node accepted it."""
@@ -260,7 +268,6 @@ class Exchanger:
             self._note_sender_error(f"broadcast of {signed.txid} failed: {exc}")
             return False
         failpoints.hit("after_broadcast")
-        self.sender_error = ""
         log.info("payout %s broadcast txid=%s", payout_id, signed.txid)
         return True
 

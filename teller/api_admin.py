@@ -22,7 +22,7 @@ from exchanger.amounts import COIN_DECIMALS, format_units
 from exchanger.status import STORED_STATUSES, Status
 from exchanger.store import Conflict
 
-from .http import error_response, json_response
+from .http import error_response, install_error_handlers, json_response
 from .jsonbody import BodyError, decode_object, string_field
 
 if TYPE_CHECKING:
@@ -76,12 +76,8 @@ def prometheus_metrics(service: Service) -> str:
         for labels, value in samples:
             lines.append(f"{name}{labels} {value}")
 
-    counts: dict[tuple[str, str], int] = {}
-    errors = 0
-    for record in service.store.all_deposits():
-        key = (record["coin_type"], record["status"])
-        counts[key] = counts.get(key, 0) + 1
-        errors += bool(record.get("error"))
+    counts = service.store.counts()
+    errors = service.store.error_count()
     coins = sorted({c for c, _ in counts} | set(service.pool_coins()))
     metric("teller_deposits", "gauge", "Deposits by coin and status.",
            [(f'{{coin="{c}",status="{s}"}}', counts.get((c, str(s)), 0))
@@ -94,7 +90,7 @@ def prometheus_metrics(service: Service) -> str:
     metric("teller_payouts_confirmed_total", "counter",
            "Payout transactions confirmed since start.", [("", ex.payouts_confirmed)])
     metric("teller_payouts_open", "gauge", "Payouts persisted and not yet confirmed.",
-           [("", len(service.store.open_payouts()))])
+           [("", service.store.open_payout_count())])
     metric("teller_sender_error", "gauge", "1 while the sender reports an error.",
            [("", int(bool(ex.sender_error)))])
     try:
@@ -121,6 +117,7 @@ def prometheus_metrics(service: Service) -> str:
 def create_admin_app(service: Service) -> Flask:
     cfg = service.config
     app = Flask("teller.admin", static_folder=None)
+    install_error_handlers(app)
 
     @app.get("/api/deposit-addresses")
     def deposit_addresses() -> Response:

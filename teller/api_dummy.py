@@ -14,7 +14,7 @@ from flask import Flask, Response, request
 from scanner.dummy import DummyDepositError
 from sender.dummy import DummySender
 
-from .http import error_response, json_response
+from .http import error_response, install_error_handlers, json_response
 
 if TYPE_CHECKING:
     from .service import Service
@@ -28,6 +28,7 @@ def _param(name: str) -> str:
 
 def create_dummy_app(service: Service) -> Flask:
     app = Flask("teller.dummy", static_folder=None)
+    install_error_handlers(app)
     cfg = service.config
 
     if service.dummy_scanner is not None:
@@ -71,7 +72,9 @@ def create_dummy_app(service: Service) -> Flask:
 
         @app.get("/dummy/sender/broadcasts")
         def broadcasts() -> Response:
-            return json_response(sender.broadcasts())
+            # ?confirmed=false (an extension) lists only what still needs confirming.
+            unconfirmed = request.args.get("confirmed", "").lower() == "false"
+            return json_response(sender.broadcasts(unconfirmed_only=unconfirmed))
 
         @app.route("/dummy/sender/confirm", methods=["GET", "POST"])
         def confirm() -> Response:

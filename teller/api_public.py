@@ -21,7 +21,7 @@ from exchanger.status import Status
 from exchanger.store import BindError, BindLimitReached, PoolEmpty
 
 from .config import resolve_path
-from .http import error_response, json_response
+from .http import error_response, install_error_handlers, json_response
 from .jsonbody import BodyError, decode_object, string_field
 from .throttle import Throttle, client_ip
 
@@ -57,6 +57,7 @@ def format_go_duration(seconds: float) -> str:
 def create_public_app(service: Service) -> Flask:
     cfg = service.config
     app = Flask("teller.public", static_folder=None)
+    install_error_handlers(app, "Invalid request method")
     throttle = Throttle(cfg.web.throttle_max, float(cfg.web.throttle_duration))
     static_dir = resolve_path(cfg, cfg.web.static_dir) if cfg.web.static_dir else None
 
@@ -228,7 +229,7 @@ def health_report(service: Service) -> dict[str, Any]:
     warnings.extend(service.check_pools())
     if exchanger.sender_error:
         warnings.append(exchanger.sender_error)
-    errored = sum(1 for r in service.store.all_deposits() if r.get("error"))
+    errored = service.store.error_count()
     needs_review = len(service.store.keys_in_status(Status.NEEDS_REVIEW))
     if needs_review:
         warnings.append(f"{needs_review} deposit(s) need operator review")

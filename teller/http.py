@@ -1,7 +1,8 @@
 """Serving the teller's Flask apps with waitress, in threads, with a clean stop.
 
 Also the response conventions every teller HTTP surface shares (the Go teller's ``httputil``):
-a 200 is pretty-printed JSON, anything else a plain-text message plus a newline.
+a 200 is pretty-printed JSON, anything else a plain-text message plus a newline — including
+the 404s, 405s and 500s Flask would otherwise render as HTML (``install_error_handlers``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import threading
 from typing import Any
 
 import waitress
-from flask import Flask, Response
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,29 @@ def error_response(status: int, message: str, headers: dict[str, str] | None = N
                     headers=headers or {})
 
 
+def install_error_handlers(app: Flask, method_not_allowed: str = "Method Not Allowed") -> None:
+    """Plain-text bodies for Flask's own errors, as Go's ``http.Error``/``http.NotFound`` give.
+
+    404 is Go's ``404 page not found``; 405 carries ``Allow`` and ``method_not_allowed`` (the
+    public API's ``Invalid request method``, the admin API's status text); an unexpected
+    exception is logged with the method and path and answered ``Internal Server Error``.
+    """
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        if isinstance(exc, NotFound):
+            return error_response(404, "404 page not found")
+        if isinstance(exc, MethodNotAllowed):
+            allowed = ", ".join(exc.valid_methods or [])
+            return error_response(405, method_not_allowed, {"Allow": allowed})
+        return error_response(exc.code or 500, exc.name)
+
+    @app.errorhandler(Exception)
+    def unexpected_error(exc: Exception) -> Response:
+        log.error("%s %s failed: %r", request.method, request.path, exc, exc_info=exc)
+        return error_response(500, "Internal Server Error")
+
+
 def split_hostport(addr: str) -> tuple[str, int]:
     host, _, port = addr.rpartition(":")
     return host.strip("[]") or "127.0.0.1", int(port)
@@ -38,11 +63,15 @@ def split_hostport(addr: str) -> tuple[str, int]:
 class Server:
     """One waitress server on ``host:port`` (port 0 picks a free one) in a daemon thread."""
 
-    def __init__(self, app: Flask, addr: str, name: str, threads: int = 8) -> None:
+    def __init__(self, app: Flask, addr: str, name: str, threads: int = 4) -> None:
         host, port = split_hostport(addr)
         self.name = name
+        # Proxy headers (X-Forwarded-For/-Proto) reach the app untouched: waitress strips them
+        # by default, which would make web.behind_proxy inert. The public app trusts them only
+        # when behind_proxy is set; no other app reads them.
         self._server = waitress.create_server(app, host=host, port=port, threads=threads,
-                                              ident="teller", channel_timeout=60)
+                                              ident="teller", channel_timeout=60,
+                                              clear_untrusted_proxy_headers=False)
         self.host = host
         self.port: int = self._server.effective_port
         self._thread = threading.Thread(target=self._server.run, name=f"http-{name}",

@@ -109,20 +109,30 @@ class Storage:
             self._lock_file.truncate()
             self._lock_file.write(f"{os.getpid()}\n")
             self._lock_file.flush()
-        self.env = lmdb.open(str(self.path / db_name), map_size=map_size,
-                             max_dbs=len(DATABASES) + 4, sync=sync, metasync=sync,
-                             subdir=True, lock=True)
-        self._dbs = {name: self.env.open_db(name.encode()) for name in DATABASES}
-        self._check_schema()
+        self.env: lmdb.Environment | None = None
+        try:
+            self.env = lmdb.open(str(self.path / db_name), map_size=map_size,
+                                 max_dbs=len(DATABASES) + 4, sync=sync, metasync=sync,
+                                 subdir=True, lock=True)
+            self._dbs = {name: self.env.open_db(name.encode()) for name in DATABASES}
+            self._check_schema()
+        except BaseException:
+            # A failed open must not leave the directory locked or the environment open.
+            self.close()
+            raise
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def close(self) -> None:
-        self.env.close()
+        """Close the environment and release the directory (safe to call twice)."""
+        if self.env is not None:
+            self.env.close()
+            self.env = None
         if self._lock_file is not None:
             with contextlib.suppress(OSError):
                 fcntl.flock(self._lock_file, fcntl.LOCK_UN)
             self._lock_file.close()
+            self._lock_file = None
 
     def __enter__(self) -> Storage:
         return self

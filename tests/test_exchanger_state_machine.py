@@ -1,0 +1,291 @@
+"""The deposit state machine on a real LMDB with the dummy sender, no HTTP, no threads.
+
+Each test drives ``Exchanger.step()`` by hand with a controllable clock, so every transition
+is observed exactly: replays pay once, two outputs of a tx are two deposits, sends are
+pipelined, a sold-out deposit does not block smaller ones, and every status change is a
+compare-and-set.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from addrs.pool import AddressPool
+from exchanger.processor import Exchanger, ExchangerSettings
+from exchanger.status import Status, TransitionNotAllowed
+from exchanger.store import Conflict, Deposit, DepositStore, NoBinding
+from sender.dummy import DummySender
+from teller.storage import Storage
+from tests.support.service import BTC_ADDRESSES, SKY_ADDR, sky_address
+
+log = logging.getLogger(__name__)
+
+TX = "ab" * 32
+SKY = 1_000_000  # droplets
+
+
+@dataclass
+class Machine:
+    storage: Storage
+    pool: AddressPool
+    store: DepositStore
+    sender: DummySender
+    exchanger: Exchanger
+    now: list[float]
+
+    def bind(self, skyaddr: str = SKY_ADDR) -> str:
+        return self.store.bind("BTC", skyaddr)["address"]
+
+    def record(self, address: str, value: int, tx: str = TX, n: int = 0,
+               rate: str = "500") -> tuple[dict, bool]:
+        return self.store.record_deposit(
+            Deposit("BTC", address, value, height=1, tx=tx, n=n, block_hash="block-1"), rate)
+
+    def status(self, tx: str = TX, n: int = 0) -> str:
+        return self.store.get(f"BTC/{tx}:{n}")["status"]
+
+    def step(self) -> bool:
+        return self.exchanger.step()
+
+    def confirm_all(self) -> None:
+        for tx in self.sender.broadcasts():
+            self.sender.confirm(txid=tx["txid"])
+        self.exchanger.wake_confirmations()
+        self.step()
+
+
+def make_machine(path: Path, *, coins: int = 100 * SKY, send_enabled: bool = True,
+                 max_outputs: int = 1, max_decimals: int = 3) -> Machine:
+    storage = Storage(path)
+    pool = AddressPool(storage)
+    pool.add("BTC", BTC_ADDRESSES)
+    now = [1_000_000.0]
+    store = DepositStore(storage, pool, clock=lambda: now[0])
+    sender = DummySender(storage, coins_droplets=coins, hours=100, max_outputs=max_outputs)
+    settings = ExchangerSettings(max_decimals=max_decimals, send_enabled=send_enabled,
+                                 check_wait=3600.0, retry_max_wait=60.0)
+    exchanger = Exchanger(store, sender, settings, clock=lambda: now[0])
+    return Machine(storage, pool, store, sender, exchanger, now)
+
+
+@pytest.fixture
+def machine(tmp_path: Path) -> Iterator[Machine]:
+    m = make_machine(tmp_path / "db")
+    try:
+        yield m
+    finally:
+        m.storage.close()
+
+
+def test_a_deposit_goes_through_every_status(machine: Machine) -> None:
+    m = machine
+    addr = m.bind()
+    record, created = m.record(addr, 100_000)
+    assert created and record["status"] == "waiting_decide" and record["seq"] == 1
+    assert record["conversion_rate"] == "500" and record["deposit_id"] == f"{TX}:0"
+    log.info("one pass: decided, paid, broadcast")
+    assert m.step()
+    assert m.status() == "waiting_confirm"
+    [tx] = m.sender.broadcasts()
+    assert tx["outputs"] == [{"address": SKY_ADDR, "coins": "0.500000"}]
+    record = m.store.get(f"BTC/{TX}:0")
+    assert (record["txid"], record["sky_sent"]) == (tx["txid"], 500_000)
+    log.info("not confirmed yet: nothing moves")
+    m.exchanger.wake_confirmations()
+    assert not m.step()
+    m.confirm_all()
+    assert m.status() == "done"
+    assert m.store.open_payouts() == []
+
+
+def test_replayed_deposit_is_recorded_once_and_paid_once(machine: Machine) -> None:
+    m = machine
+    addr = m.bind()
+    first, created = m.record(addr, 100_000)
+    again, created_again = m.record(addr, 100_000, rate="1000")
+    assert created and not created_again and again == first
+    m.step()
+    m.step()
+    log.info("replayed while in flight and after done: never a second payout")
+    assert not m.record(addr, 100_000)[1]
+    m.step()
+    m.confirm_all()
+    assert not m.record(addr, 100_000)[1]
+    m.step()
+    assert m.status() == "done"
+    assert len(m.sender.broadcasts()) == 1
+    assert len(m.store.all_deposits()) == 1
+
+
+def test_rate_is_snapshotted_at_first_sight(machine: Machine) -> None:
+    m = machine
+    addr = m.bind()
+    m.record(addr, 100_000_000, rate="2/3")
+    log.info("the config rate changes; the scanner sees the deposit again")
+    record, _ = m.record(addr, 100_000_000, rate="1000")
+    assert record["conversion_rate"] == "2/3"
+    m.step()
+    assert m.store.get(f"BTC/{TX}:0")["sky_sent"] == 666_000
+
+
+def test_amount_is_truncated_to_max_decimals_in_droplets(machine: Machine) -> None:
+    m = machine
+    m.record(m.bind(), 12_345_678, rate="512")
+    m.step()
+    assert m.store.get(f"BTC/{TX}:0")["sky_sent"] == 63_209_000
+    assert m.sender.broadcasts()[0]["outputs"][0]["coins"] == "63.209000"
+
+
+def test_zero_amount_is_done_with_an_error_and_nothing_sent(machine: Machine) -> None:
+    m = machine
+    m.record(m.bind(), 199)  # 0.00000199 BTC * 500 = 0.000995 SKY -> 0 at 3 decimals
+    m.step()
+    record = m.store.get(f"BTC/{TX}:0")
+    assert (record["status"], record["error"], record["error_kind"]) == \
+        ("done", "Skycoin send amount is 0", "zero_amount")
+    assert (record["txid"], record["sky_sent"]) == ("", 0)
+    assert m.sender.broadcasts() == []
+
+
+def test_two_outputs_of_one_tx_are_two_deposits(machine: Machine) -> None:
+    m = machine
+    a, b = m.bind(SKY_ADDR), m.bind(sky_address(1))
+    log.info("one transaction pays two watched addresses at vout 0 and 3")
+    assert m.record(a, 100_000, n=0)[1]
+    assert m.record(b, 200_000, n=3)[1]
+    assert {r["deposit_id"] for r in m.store.all_deposits()} == {f"{TX}:0", f"{TX}:3"}
+    m.step()
+    paid = sorted((o["address"], o["coins"]) for tx in m.sender.broadcasts()
+                  for o in tx["outputs"])
+    assert paid == sorted([(SKY_ADDR, "0.500000"), (sky_address(1), "1.000000")])
+
+
+def test_sends_are_pipelined(machine: Machine) -> None:
+    m = machine
+    for i in range(3):
+        m.record(m.bind(sky_address(i)), 100_000, tx=f"{i:064x}")
+    log.info("one pass pays all three without waiting for any confirmation")
+    m.step()
+    assert [r["status"] for r in m.store.all_deposits()] == ["waiting_confirm"] * 3
+    assert len(m.store.open_payouts()) == 3
+    assert len({tx["txid"] for tx in m.sender.broadcasts()}) == 3
+    m.confirm_all()
+    assert [r["status"] for r in m.store.all_deposits()] == ["done"] * 3
+
+
+def test_batched_payout_with_max_outputs(tmp_path: Path) -> None:
+    m = make_machine(tmp_path / "db", max_outputs=3)
+    try:
+        for i in range(4):
+            m.record(m.bind(sky_address(i)), 100_000, tx=f"{i:064x}")
+        m.step()
+        assert [len(tx["outputs"]) for tx in m.sender.broadcasts()] == [3, 1]
+        assert len({r["txid"] for r in m.store.all_deposits()}) == 2
+        m.confirm_all()
+        assert {r["status"] for r in m.store.all_deposits()} == {"done"}
+    finally:
+        m.storage.close()
+
+
+def test_sold_out_does_not_block_smaller_deposits(tmp_path: Path) -> None:
+    m = make_machine(tmp_path / "db", coins=10 * SKY)
+    try:
+        big = m.bind(sky_address(1))
+        log.info("first in line: 0.1 BTC buys 50 SKY; the wallet holds 10")
+        m.record(big, 10_000_000, tx="01" * 32)
+        for i in range(2, 5):
+            m.record(m.bind(sky_address(i)), 100_000, tx=f"{i:064x}")
+        m.step()
+        log.info("the three 0.5 SKY deposits behind it are paid, in order")
+        assert [tx["outputs"][0]["address"] for tx in m.sender.broadcasts()] == \
+            [sky_address(2), sky_address(3), sky_address(4)]
+        held = m.store.get(f"BTC/{'01' * 32}:0")
+        assert held["status"] == "waiting_send" and held["payout_id"] == ""
+        assert held["attempts"] == 1 and held["last_error"].startswith("sold out")
+        assert held["next_attempt_at"] > m.now[0]
+        assert "sold out" in m.exchanger.sender_error
+        log.info("retried with backoff, never paid while unaffordable")
+        m.now[0] += 61
+        m.step()
+        assert m.store.get(f"BTC/{'01' * 32}:0")["attempts"] == 2
+        assert len(m.sender.broadcasts()) == 3
+    finally:
+        m.storage.close()
+
+
+def test_send_disabled_keeps_deposits_waiting(tmp_path: Path) -> None:
+    m = make_machine(tmp_path / "db", send_enabled=False)
+    try:
+        m.record(m.bind(), 100_000)
+        m.step()
+        m.step()
+        assert m.status() == "waiting_send"
+        assert m.sender.broadcasts() == []
+    finally:
+        m.storage.close()
+
+
+def test_every_transition_is_compare_and_set(machine: Machine) -> None:
+    m = machine
+    m.record(m.bind(), 100_000)
+    key = f"BTC/{TX}:0"
+    before = m.store.get(key)
+    log.info("wrong expected status: Conflict, nothing written")
+    with pytest.raises(Conflict, match="is waiting_decide, expected waiting_send"):
+        m.store.transition(key, Status.WAITING_SEND, Status.WAITING_CONFIRM)
+    log.info("right expected status, forbidden move: TransitionNotAllowed, nothing written")
+    with pytest.raises(TransitionNotAllowed,
+                       match="transition not allowed: waiting_decide -> waiting_confirm"):
+        m.store.transition(key, Status.WAITING_DECIDE, Status.WAITING_CONFIRM)
+    with pytest.raises(TransitionNotAllowed):
+        m.store.transition(key, Status.WAITING_DECIDE, Status.DONE)
+    assert m.store.get(key) == before
+    with pytest.raises(Conflict, match="does not exist"):
+        m.store.transition("BTC/nope:0", Status.WAITING_DECIDE, Status.WAITING_SEND)
+    m.step()
+    m.confirm_all()
+    for new in (Status.WAITING_SEND, Status.WAITING_DECIDE, Status.WAITING_CONFIRM):
+        with pytest.raises(TransitionNotAllowed):
+            m.store.transition(key, Status.DONE, new)
+    assert m.status() == "done"
+    log.info("the status index agrees with the records")
+    assert m.store.count_by_status()["done"] == 1
+    assert sum(m.store.count_by_status().values()) == 1
+
+
+def test_deposit_to_an_unbound_address_is_refused(machine: Machine) -> None:
+    with pytest.raises(NoBinding):
+        machine.record(BTC_ADDRESSES[0], 100_000)
+    assert machine.store.all_deposits() == []
+
+
+def test_watched_set_follows_binds(machine: Machine) -> None:
+    m = machine
+    assert m.store.watched("BTC") == set()
+    a = m.bind()
+    assert m.store.watched("BTC") == {a}
+    b = m.bind(sky_address(1))
+    assert m.store.watched("BTC") == {a, b}
+
+
+def test_reorg_cancels_unpaid_and_holds_paid_deposits(machine: Machine) -> None:
+    m = machine
+    unpaid, paid = m.bind(sky_address(1)), m.bind(sky_address(2))
+    m.record(paid, 100_000, tx="02" * 32)
+    m.step()
+    m.record(unpaid, 100_000, tx="01" * 32)
+    changed = m.store.orphan_deposits("BTC", ["block-1"], "block-1 left the chain")
+    assert sorted(changed) == [f"BTC/{'01' * 32}:0", f"BTC/{'02' * 32}:0"]
+    assert m.status("01" * 32) == "cancelled"
+    assert m.status("02" * 32) == "needs_review"
+    log.info("the chain brings the unpaid one back: waiting_decide again, then paid once")
+    record, created = m.record(unpaid, 100_000, tx="01" * 32)
+    assert created and record["status"] == "waiting_decide" and record["error"] == ""
+    m.step()
+    assert m.status("01" * 32) == "waiting_confirm"
+    assert len(m.sender.broadcasts()) == 2

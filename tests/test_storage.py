@@ -1,0 +1,82 @@
+"""The LMDB environment: schema version recorded, one teller per data dir, no floats stored."""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from teller.config import load_config
+from teller.service import Service
+from teller.storage import SCHEMA_VERSION, Storage, StorageError, dumps, loads
+from tests.support.service import start_teller
+
+log = logging.getLogger(__name__)
+
+
+def test_schema_version_is_recorded(tmp_path: Path) -> None:
+    with Storage(tmp_path) as storage, storage.read() as txn:
+        assert storage.get(txn, "meta", "schema_version") == SCHEMA_VERSION == 1
+
+
+def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    with Storage(tmp_path) as storage, storage.write() as txn:
+        storage.put(txn, "meta", "schema_version", SCHEMA_VERSION + 1)
+    with pytest.raises(StorageError, match="has schema version 2, newer than this teller") \
+            as first:
+        Storage(tmp_path)
+    log.info("the failed open released its lock and environment (while its error is alive)")
+    with pytest.raises(StorageError, match="has schema version 2, newer than this teller"):
+        Storage(tmp_path)
+    assert first.value is not None
+
+
+def test_second_storage_on_the_same_dir_fails_clearly(tmp_path: Path) -> None:
+    with Storage(tmp_path):
+        with pytest.raises(StorageError) as info:
+            Storage(tmp_path)
+        assert str(info.value) == (
+            f"data directory {tmp_path} is in use by another teller process (lock held on "
+            f"{tmp_path / 'teller.lock'}); stop it or use another -d/--dir")
+    with Storage(tmp_path):  # released on close
+        pass
+
+
+def test_second_service_on_the_same_dir_fails_clearly(tmp_path: Path) -> None:
+    t = start_teller(tmp_path)
+    try:
+        with pytest.raises(StorageError, match="in use by another teller process"):
+            Service(load_config(t.config_path), t.data_dir)
+        assert t.get(t.public, "/api/config").status_code == 200  # the first one is unharmed
+    finally:
+        t.close()
+
+
+def test_values_are_json_and_floats_are_refused(tmp_path: Path) -> None:
+    assert loads(dumps({"b": 1, "a": Decimal("0.1")})) == {"a": "0.1", "b": 1}
+    assert loads(b'{"x": 0.1}') == {"x": Decimal("0.1")}
+    with pytest.raises(TypeError, match="refusing to store a float"):
+        dumps({"nested": [1, {"amount": 0.1}]})
+    with Storage(tmp_path) as storage:
+        with pytest.raises(TypeError), storage.write() as txn:
+            storage.put(txn, "deposits", "k", {"value": 1.5})
+        with storage.read() as txn:
+            assert storage.get(txn, "deposits", "k") is None  # the transaction rolled back
+
+
+def test_items_count_and_counters(tmp_path: Path) -> None:
+    with Storage(tmp_path) as storage:
+        with storage.write() as txn:
+            for key in ("BTC/b", "BTC/a", "ETH/a"):
+                storage.put(txn, "bindings", key, key)
+            assert [storage.next_counter(txn, "n") for _ in range(3)] == [1, 2, 3]
+        with storage.read() as txn:
+            assert list(storage.items(txn, "bindings", "BTC/")) == [("BTC/a", "BTC/a"),
+                                                                     ("BTC/b", "BTC/b")]
+            assert storage.count(txn, "bindings") == 3
+            assert storage.count(txn, "bindings", "ETH/") == 1
+            assert list(storage.items(txn, "bindings", "LTC/")) == []
+    with Storage(tmp_path) as storage, storage.write() as txn:
+        assert storage.next_counter(txn, "n") == 4  # persisted
