@@ -47,6 +47,8 @@ bench: venv tools
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/scan.py
 	$(BIN)/python bench/core.py
+	$(BIN)/python bench/addresses.py
+	$(BIN)/python bench/soak.py
 
 clean:
 	rm -rf $(VENV) node_modules *.egg-info
