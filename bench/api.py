@@ -40,7 +40,7 @@ def main() -> None:
         time.sleep(0.5)
         url = f"{teller.url('public')}/api/status?skyaddr={BUYER}"
         assert session.get(url).json()["statuses"], "status should list the bindings"
-        out = subprocess.run([wrk, "-t2", f"-c{args.connections}", f"-d{args.duration}s",
+        out = subprocess.run([wrk, "-t1", f"-c{args.connections}", f"-d{args.duration}s",
                               "--latency", url], capture_output=True, text=True, check=True).stdout
         rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
         distribution = out.split("Latency Distribution", 1)[1]

@@ -83,6 +83,8 @@ class DepositStore:
         self.on_change: Callable[[], None] = lambda: None  # wakes the exchanger
         self._watch: dict[str, set[str]] = {}
         self._watch_lock = threading.Lock()
+        # receive address -> (storage version, status entries): see statuses_for
+        self._status_cache: dict[str, tuple[int, list[dict[str, Any]]]] = {}
 
     def now(self) -> int:
         return int(self.clock())
@@ -334,10 +336,23 @@ class DepositStore:
         Each binding owns a slot: ``waiting_deposit`` until its first deposit, which then takes
         the slot over; later deposits to the same address append. Entries only ever append, so
         ``seq`` (the position) never changes for a buyer (the Go teller renumbered by
-        ``updated_at``).
+        ``updated_at``). Answers are cached per address until the next commit to the database
+        (wallets poll this endpoint; a cached answer is never older than the last write).
         """
-        st = self.storage
+        version = self.storage.version()
+        cached = self._status_cache.get(sky_address)
+        if cached is None or cached[0] != version:
+            cached = (version, self._compute_statuses(sky_address))
+            if len(self._status_cache) > 10_000:
+                self._status_cache.clear()
+            self._status_cache[sky_address] = cached
         now = self.now()
+        return [{**entry, "updated_at": now} if entry["updated_at"] is None else dict(entry)
+                for entry in cached[1]]
+
+    def _compute_statuses(self, sky_address: str) -> list[dict[str, Any]]:
+        """Status entries in slot order; ``updated_at`` None for waiting_deposit (it is "now")."""
+        st = self.storage
         entries: list[tuple[tuple[int, int], dict[str, Any]]] = []
         with st.read() as txn:
             for _, bkey in st.items(txn, "sky_index", f"{sky_address}/"):
@@ -346,7 +361,7 @@ class DepositStore:
                 if not deposits:
                     entries.append(((binding["bound_at"], 0), {
                         "coin_type": binding["coin_type"],
-                        "status": str(Status.WAITING_DEPOSIT), "updated_at": now,
+                        "status": str(Status.WAITING_DEPOSIT), "updated_at": None,
                     }))
                 for i, dep in enumerate(deposits):
                     order = (binding["bound_at"], 0) if i == 0 else (dep["created_at"], dep["seq"])

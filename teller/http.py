@@ -63,7 +63,7 @@ def split_hostport(addr: str) -> tuple[str, int]:
 class Server:
     """One waitress server on ``host:port`` (port 0 picks a free one) in a daemon thread."""
 
-    def __init__(self, app: Flask, addr: str, name: str, threads: int = 4) -> None:
+    def __init__(self, app: Flask, addr: str, name: str, threads: int = 16) -> None:
         host, port = split_hostport(addr)
         self.name = name
         # Proxy headers (X-Forwarded-For/-Proto) reach the app untouched: waitress strips them

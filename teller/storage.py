@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import itertools
 import json
 import os
 from collections.abc import Iterator
@@ -110,6 +111,8 @@ class Storage:
             self._lock_file.write(f"{os.getpid()}\n")
             self._lock_file.flush()
         self.env: lmdb.Environment | None = None
+        self._commits = itertools.count(1)  # next() is atomic under the GIL
+        self._version = 0
         try:
             self.env = lmdb.open(str(self.path / db_name), map_size=map_size,
                                  max_dbs=len(DATABASES) + 4, sync=sync, metasync=sync,
@@ -158,13 +161,26 @@ class Storage:
     @contextlib.contextmanager
     def write(self) -> Iterator[lmdb.Transaction]:
         """One atomic, durable write transaction (LMDB serialises writers)."""
-        with self.env.begin(write=True) as txn:
-            yield txn
+        try:
+            with self.env.begin(write=True) as txn:
+                yield txn
+        finally:
+            self._version = next(self._commits)  # after the commit: readers recompute
 
     @contextlib.contextmanager
     def read(self) -> Iterator[lmdb.Transaction]:
         with self.env.begin(write=False) as txn:
             yield txn
+
+    def version(self) -> int:
+        """A number that changes after every write transaction this process commits.
+
+        Anything derived from the database and tagged with it is current for as long as it
+        has not changed: a cheap key for read caches. (A plain counter, not LMDB's txn id:
+        py-lmdb releases the GIL on every call, which costs more than the cache saves.)
+        Writes by other processes (``teller tool addaddresses``) only touch address pools.
+        """
+        return self._version
 
     def db(self, name: str) -> Any:
         return self._dbs[name]
