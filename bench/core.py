@@ -5,17 +5,26 @@ then a stream of 9 % new limit orders, 3 % market orders, 6 % cancels and 82 % r
 (cancel + new limit at a new price; one replace counts as one order). Prints orders/s and
 per-order latency p50/p99 for:
 
-  1. in-process, no durability: parse + match + reply formatting on the pure engine;
+  1. in-process, no durability: parse + match + reply formatting on the pure engine, in one
+     thread with viabtc's decimal context set once (as the core's writer thread does);
   2. acknowledged-durable, in-process: CoreService, every reply after its group-commit fsync;
   3. HTTP single: one JSON-RPC request per round trip to a `teller core run` process;
   4. HTTP batched: arrays of 100 requests per round trip.
 
-Run: .venv/bin/python bench/core.py [--quick]
+The HTTP load comes from separate client processes speaking raw keep-alive HTTP/1.1 on one
+socket each (a `requests` client cost more CPU per call than the server on 2 cores). The
+mix generator's own time is inside the wall-clock throughput of every phase; latencies time
+the calls only.
+
+Run: .venv/bin/python bench/core.py [--quick] [--seconds S] [--phases engine,durable,http]
 """
 
 from __future__ import annotations
 
 import argparse
+import decimal
+import json
+import multiprocessing
 import os
 import random
 import signal
@@ -34,6 +43,7 @@ import requests  # noqa: E402
 
 from matchengine import methods  # noqa: E402
 from matchengine.config import load  # noqa: E402
+from matchengine.decimals import CTX  # noqa: E402
 from matchengine.engine import Engine  # noqa: E402
 from matchengine.errors import CoreError  # noqa: E402
 from matchengine.service import CoreService  # noqa: E402
@@ -111,7 +121,23 @@ def report(name: str, orders: int, seconds: float, latencies: list[float]) -> No
           flush=True)
 
 
+def cpu_seconds(pid: int | str = "self", tid: int | None = None, system: bool = False) -> float:
+    """User + system (or only system) CPU seconds of a process or one of its threads."""
+    path = f"/proc/{pid}/task/{tid}/stat" if tid else f"/proc/{pid}/stat"
+    with open(path) as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    ticks = int(fields[12]) + (0 if system else int(fields[11]))
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def report_cpu(label: str, orders: int, seconds: float, system: float | None = None) -> None:
+    kernel = "" if system is None else f" ({system / max(orders, 1) * 1e6:,.0f} in the kernel)"
+    print(f"{'':<38} {label}: {seconds / max(orders, 1) * 1e6:,.0f} µs CPU per order{kernel}",
+          flush=True)
+
+
 def bench_engine(config, seconds: float) -> None:
+    decimal.setcontext(CTX)
     engine = Engine(config)
     def call(method, params):
         try:
@@ -126,6 +152,7 @@ def bench_engine(config, seconds: float) -> None:
     latencies = []
     clock = time.perf_counter
     orders = 0
+    cpu0 = time.process_time()
     start = clock()
     deadline = start + seconds
     while True:
@@ -138,8 +165,10 @@ def bench_engine(config, seconds: float) -> None:
         if orders % 256 == 0 and clock() > deadline:
             break
     elapsed = clock() - start
+    cpu = time.process_time() - cpu0
     levels = len(engine.markets[MARKET].asks.prices) + len(engine.markets[MARKET].bids.prices)
     report("in-process, no durability", orders, elapsed, latencies)
+    report_cpu("engine + mix generator", orders, cpu)
     print(f"{'':<38} book at end: {len(engine.markets[MARKET].orders)} orders on {levels} "
           f"levels, {engine.deal_id} deals")
 
@@ -186,8 +215,13 @@ def bench_durable(config, seconds: float, threads: int = 8, chunk: int = 32) -> 
                 done += len(groups)
             return done
 
+        writer = service._writer.native_id
+        cpu0, writer0, sys0 = cpu_seconds(), cpu_seconds(tid=writer), cpu_seconds(system=True)
         orders, elapsed, lat = run_threads(threads, seconds, body)
         report(f"acknowledged-durable ({threads}x{chunk} in flight)", orders, elapsed, lat)
+        report_cpu("writer thread", orders, cpu_seconds(tid=writer) - writer0)
+        report_cpu("whole process (with the clients)", orders, cpu_seconds() - cpu0,
+                   cpu_seconds(system=True) - sys0)
         service.stop()
 
 
@@ -197,7 +231,112 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def bench_http(seconds: float, threads: int) -> None:
+class RawHttp:
+    """One keep-alive HTTP/1.1 connection that POSTs JSON and reads Content-Length replies."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.head = b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        self.buf = b""
+
+    def post(self, body: object) -> object:
+        data = json.dumps(body, separators=(",", ":")).encode()
+        self.sock.sendall(b"%sContent-Length: %d\r\n\r\n%s" % (self.head, len(data), data))
+        buf = self.buf
+        while (end := buf.find(b"\r\n\r\n")) < 0:
+            buf += self._recv()
+        head = buf[:end].lower()
+        start = head.index(b"content-length:") + 15
+        length = int(head[start:head.index(b"\r\n", start)])
+        end += 4
+        while len(buf) < end + length:
+            buf += self._recv()
+        self.buf = buf[end + length:]
+        return json.loads(buf[end:end + length])
+
+    def _recv(self) -> bytes:
+        chunk = self.sock.recv(262144)
+        if not chunk:
+            raise ConnectionError("server closed the connection")
+        return chunk
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def http_client(port: int, seed: int, users: list[int], resting: list | None, seconds: float,
+                per_trip: int, start_at: float, out) -> None:
+    """One client process: seed its share of the book (or take over `resting`, its orders
+    left by the previous phase), wait for the common start, then run the mix for `seconds`,
+    `per_trip` orders per round trip (1 = one request per call)."""
+    conn = RawHttp(port)
+    work = Workload(seed, users)
+
+    def batch(calls: list) -> list:
+        body = [{"id": i, "method": m, "params": p} for i, (m, p) in enumerate(calls)]
+        return [item["result"] if item["error"] is None else None for item in conn.post(body)]
+
+    if resting is None:
+        calls = work.seed_book(1000 * len(users) // ACCOUNTS)
+        work.observe(calls, batch(calls))
+    else:
+        work.resting = resting
+    while time.time() < start_at:
+        time.sleep(0.005)
+    clock = time.perf_counter
+    stop = clock() + seconds
+    lat: list[float] = []
+    done = 0
+    while clock() < stop:
+        if per_trip == 1:
+            calls = work.next_calls()
+            t0 = clock()
+            results = [conn.post({"id": 1, "method": m, "params": p})["result"]
+                       for m, p in calls]
+            lat.append(clock() - t0)
+            work.observe(calls, results)
+            done += 1
+        else:
+            groups = [work.next_calls() for _ in range(per_trip)]
+            calls = [c for g in groups for c in g]
+            t0 = clock()
+            results = batch(calls)
+            lat.extend([clock() - t0] * len(groups))
+            work.observe(calls, results)
+            done += len(groups)
+    conn.close()
+    out.send((done, lat, work.resting))
+    out.close()
+
+
+def run_http_phase(port: int, clients: int, seconds: float, per_trip: int, seed: int,
+                   resting: list[list] | None) -> tuple[int, float, list[float], list[list]]:
+    """Run `clients` client processes; returns orders, seconds, latencies and each client's
+    resting orders (handed to the next phase, so the book stays ~1,000 orders)."""
+    ctx = multiprocessing.get_context("fork")
+    start_at = time.time() + 1.0
+    pipes, procs = [], []
+    for i, users in enumerate(partitions(clients)):
+        receive, send = ctx.Pipe(duplex=False)
+        mine = None if resting is None else resting[i]
+        proc = ctx.Process(target=http_client, args=(port, seed + i, users, mine, seconds,
+                                                     per_trip, start_at, send), daemon=True)
+        proc.start()
+        pipes.append(receive)
+        procs.append(proc)
+    total, lat, left = 0, [], []
+    for receive in pipes:
+        done, lats, still_resting = receive.recv()
+        total += done
+        lat.extend(lats)
+        left.append(still_resting)
+    for proc in procs:
+        proc.join(30)
+    return total, seconds, lat, left
+
+
+def bench_http(seconds: float, clients: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
         url = f"http://127.0.0.1:{port}/"
@@ -213,53 +352,20 @@ def bench_http(seconds: float, threads: int) -> None:
                     break
                 except requests.ConnectionError:
                     time.sleep(0.05)
-
-            def batch(s: requests.Session, calls) -> list:
-                body = [{"id": i, "method": m, "params": p} for i, (m, p) in enumerate(calls)]
-                out = []
-                for item in s.post(url, json=body, timeout=30).json():
-                    out.append(item["result"] if item["error"] is None else None)
-                return out
-
             funds = funding()
             for i in range(0, len(funds), 500):
-                batch(session, funds[i:i + 500])
-            works = [Workload(20 + i, users) for i, users in enumerate(partitions(threads))]
-            for work in works:
-                calls = work.seed_book(1000 // threads)
-                work.observe(calls, batch(session, calls))
-
-            def single(i: int, stop: float, lat: list[float]) -> int:
-                s, work, done = requests.Session(), works[i], 0
-                while time.perf_counter() < stop:
-                    calls = work.next_calls()
-                    t0 = time.perf_counter()
-                    results = []
-                    for method, params in calls:
-                        reply = s.post(url, json={"id": 1, "method": method, "params": params},
-                                       timeout=30).json()
-                        results.append(reply["result"])
-                    lat.append(time.perf_counter() - t0)
-                    work.observe(calls, results)
-                    done += 1
-                return done
-
-            def batched(i: int, stop: float, lat: list[float]) -> int:
-                s, work, done = requests.Session(), works[i], 0
-                while time.perf_counter() < stop:
-                    groups = [work.next_calls() for _ in range(100)]
-                    calls = [c for g in groups for c in g]
-                    t0 = time.perf_counter()
-                    results = batch(s, calls)
-                    lat.extend([time.perf_counter() - t0] * len(groups))
-                    work.observe(calls, results)
-                    done += len(groups)
-                return done
-
-            orders, elapsed, lat = run_threads(threads, seconds, single)
-            report(f"HTTP single ({threads} clients)", orders, elapsed, lat)
-            orders, elapsed, lat = run_threads(threads, seconds, batched)
-            report(f"HTTP batched x100 ({threads} clients)", orders, elapsed, lat)
+                body = [{"id": j, "method": m, "params": p}
+                        for j, (m, p) in enumerate(funds[i:i + 500])]
+                session.post(url, json=body, timeout=30).raise_for_status()
+            session.close()
+            resting = None
+            for label, per_trip, seed in (("single", 1, 20), ("batched x100", 100, 40)):
+                cpu0, sys0 = cpu_seconds(proc.pid), cpu_seconds(proc.pid, system=True)
+                orders, elapsed, lat, resting = run_http_phase(port, clients, seconds, per_trip,
+                                                               seed, resting)
+                report(f"HTTP {label} ({clients} clients)", orders, elapsed, lat)
+                report_cpu("server process", orders, cpu_seconds(proc.pid) - cpu0,
+                           cpu_seconds(proc.pid, system=True) - sys0)
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(30)
@@ -268,13 +374,21 @@ def bench_http(seconds: float, threads: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short runs (smoke test)")
+    parser.add_argument("--seconds", type=float, default=None, help="seconds per phase")
+    parser.add_argument("--phases", default="engine,durable,http",
+                        help="comma-separated subset of engine,durable,http")
     args = parser.parse_args()
-    seconds = 2.0 if args.quick else 10.0
+    seconds = args.seconds or (2.0 if args.quick else 10.0)
+    phases = set(args.phases.split(","))
     config = load(ROOT / "core.toml")
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, {seconds:.0f} s per phase")
-    bench_engine(config, seconds)
-    bench_durable(config, seconds)
-    bench_http(seconds, threads=8)
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, {seconds:.0f} s per phase, "
+          f"load average {os.getloadavg()[0]:.1f} at start")
+    if "engine" in phases:
+        bench_engine(config, seconds)
+    if "durable" in phases:
+        bench_durable(config, seconds)
+    if "http" in phases:
+        bench_http(seconds, clients=8)
 
 
 if __name__ == "__main__":

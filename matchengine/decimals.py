@@ -21,6 +21,10 @@ ONE = Decimal(1)
 # "nan" and "inf"; viabtc does not, and neither do we).
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 _EXPONENTS = [Decimal(1).scaleb(-p) for p in range(0, 40)]
+# Parsed values by (text, prec): order streams repeat prices and fee rates, and a Decimal is
+# immutable, so a hit returns the same number a fresh parse would. Cleared when full.
+_PARSED: dict[tuple[str, int], Decimal | None] = {}
+_PARSED_MAX = 65536
 
 
 def exponent(prec: int) -> Decimal:
@@ -31,6 +35,20 @@ def exponent(prec: int) -> Decimal:
 def parse(text: str, prec: int) -> Decimal | None:
     """Parse like viabtc's `decimal(str, prec)`: truncate to `prec` places (prec 0 keeps as given,
     as in viabtc). Returns None for anything that is not a finite number or cannot be rescaled."""
+    key = (text, prec)
+    try:
+        return _PARSED[key]
+    except (KeyError, TypeError):
+        pass
+    value = _parse(text, prec)
+    if isinstance(text, str):
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        _PARSED[key] = value
+    return value
+
+
+def _parse(text: str, prec: int) -> Decimal | None:
     if not isinstance(text, str) or len(text) > 100 or not _NUMBER.fullmatch(text):
         return None
     try:

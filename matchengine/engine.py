@@ -8,17 +8,22 @@ operations give the same numbers as viabtc.
 
 Events (viabtc's `deals`, `orders`, `balances` message shapes, plus `balance_history` rows) are
 handed to an optional `sink(topic, message)`; with no sink the engine builds no messages at all.
+Attached to an `EventBus` (`attach`), it builds only the messages somebody subscribed to (e.g. no
+`orders` put/update objects when only finished orders are recorded): building them was most of
+the cost of an operation. Kafka-like messages (`deals`, `balances`) print decimals like viabtc's
+`me_message.c`: `mpd_to_sci` without stripping zeros; everything else is zero-stripped.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left, insort
 from collections.abc import Callable, Iterator
-from decimal import Decimal, localcontext
+from contextlib import AbstractContextManager, nullcontext
+from decimal import Decimal, getcontext, localcontext
 from typing import Any
 
 from matchengine.config import CoreConfig, MarketConfig
-from matchengine.decimals import CTX, ONE, ZERO, exponent, fmt
+from matchengine.decimals import CTX, ONE, ZERO, exponent, fmt, fmt_raw
 
 ASK, BID = 1, 2
 LIMIT, MARKET = 1, 2
@@ -26,6 +31,15 @@ MAKER, TAKER = 1, 2
 EVENT_PUT, EVENT_UPDATE, EVENT_FINISH = 1, 2, 3
 
 Sink = Callable[[str, Any], None]
+
+_IN_CTX = nullcontext()
+
+
+def _context() -> AbstractContextManager:
+    """viabtc's decimal context for one operation. A thread that runs many operations (the
+    core's writer) sets CTX once with `decimal.setcontext(CTX)`; copying it per call cost more
+    than the arithmetic it guarded."""
+    return _IN_CTX if getcontext() is CTX else localcontext(CTX)
 
 
 class EngineError(Exception):
@@ -40,29 +54,55 @@ class EngineError(Exception):
 class Order:
     """One order; `freeze` is internal (never printed), as in viabtc."""
 
-    __slots__ = ("id", "type", "side", "ctime", "mtime", "user", "market", "source", "price",
-                 "amount", "taker_fee", "maker_fee", "left", "freeze", "deal_stock",
-                 "deal_money", "deal_fee")
+    FIELDS = ("id", "type", "side", "ctime", "mtime", "user", "market", "source", "price",
+              "amount", "taker_fee", "maker_fee", "left", "freeze", "deal_stock", "deal_money",
+              "deal_fee")
+    __slots__ = (*FIELDS, "_fixed")  # _fixed: printed price/amount/fees, which never change
 
-    FIELDS = __slots__
-
-    def __init__(self, **fields: Any) -> None:
-        for name in self.__slots__:
-            setattr(self, name, fields[name])
+    def __init__(self, id: int, type: int, side: int, ctime: float, mtime: float, user: int,
+                 market: str, source: str, price: Decimal, amount: Decimal,
+                 taker_fee: Decimal, maker_fee: Decimal, left: Decimal, freeze: Decimal,
+                 deal_stock: Decimal, deal_money: Decimal, deal_fee: Decimal) -> None:
+        self.id = id
+        self.type = type
+        self.side = side
+        self.ctime = ctime
+        self.mtime = mtime
+        self.user = user
+        self.market = market
+        self.source = source
+        self.price = price
+        self.amount = amount
+        self.taker_fee = taker_fee
+        self.maker_fee = maker_fee
+        self.left = left
+        self.freeze = freeze
+        self.deal_stock = deal_stock
+        self.deal_money = deal_money
+        self.deal_fee = deal_fee
+        self._fixed: tuple[str, str, str, str] | None = None
 
     def info(self) -> dict[str, Any]:
         """viabtc's `get_order_info` object."""
+        fixed = self._fixed
+        if fixed is None:
+            fixed = self._fixed = (fmt(self.price), fmt(self.amount), fmt(self.taker_fee),
+                                   fmt(self.maker_fee))
+        left, stock, money, fee = self.left, self.deal_stock, self.deal_money, self.deal_fee
         return {
             "id": self.id, "market": self.market, "source": self.source, "type": self.type,
             "side": self.side, "user": self.user, "ctime": self.ctime, "mtime": self.mtime,
-            "price": fmt(self.price), "amount": fmt(self.amount),
-            "taker_fee": fmt(self.taker_fee), "maker_fee": fmt(self.maker_fee),
-            "left": fmt(self.left), "deal_stock": fmt(self.deal_stock),
-            "deal_money": fmt(self.deal_money), "deal_fee": fmt(self.deal_fee),
+            "price": fixed[0], "amount": fixed[1], "taker_fee": fixed[2],
+            "maker_fee": fixed[3],
+            # an untouched order still holds the very objects it was created with
+            "left": fixed[1] if left is self.amount else fmt(left),
+            "deal_stock": "0" if stock is ZERO else fmt(stock),
+            "deal_money": "0" if money is ZERO else fmt(money),
+            "deal_fee": "0" if fee is ZERO else fmt(fee),
         }
 
     def as_tuple(self) -> tuple:
-        return tuple(getattr(self, name) for name in self.__slots__)
+        return tuple(getattr(self, name) for name in self.FIELDS)
 
 
 class BookSide:
@@ -131,6 +171,7 @@ class Engine:
 
     def __init__(self, config: CoreConfig, sink: Sink | None = None) -> None:
         self.config = config
+        self._bus: Any = None
         self.sink = sink
         self.prec_save = {a.name: a.prec_save for a in config.assets}
         self.prec_show = {a.name: a.prec_show for a in config.assets}
@@ -141,6 +182,38 @@ class Engine:
         self.update_keys: set[tuple[int, str, str, int]] = set()
         self.order_id = 0
         self.deal_id = 0
+
+    # -- event sink ---------------------------------------------------------------------------
+
+    @property
+    def sink(self) -> Sink | None:
+        return self._sink
+
+    @sink.setter
+    def sink(self, sink: Sink | None) -> None:
+        """A plain callable receives every message; None turns events off."""
+        self._sink = sink
+        self._bus = None
+        self._set_wanted(lambda topic, event=None: sink is not None)
+
+    def attach(self, bus: Any) -> None:
+        """Publish to `bus` (an EventBus), building only the messages it has subscribers for;
+        follows later subscriptions."""
+        self._sink = bus.publish
+        self._bus = bus
+        bus.watch(self._bus_changed)
+
+    def _bus_changed(self, bus: Any) -> None:
+        if bus is self._bus:
+            self._set_wanted(bus.wants)
+
+    def _set_wanted(self, wants: Callable[..., bool]) -> None:
+        self.emit_deals = wants("deals")
+        self.emit_balances = wants("balances")
+        self.emit_history = wants("balance_history")
+        self.emit_put = wants("orders", EVENT_PUT)
+        self.emit_update = wants("orders", EVENT_UPDATE)
+        self.emit_finish = wants("orders", EVENT_FINISH)
 
     # -- balances (me_balance.c) ------------------------------------------------------------
 
@@ -193,18 +266,19 @@ class Engine:
 
     def _history(self, t: float, user: int, asset: str, business: str, change: Decimal,
                  detail: dict) -> None:
-        self.sink("balance_history", [t, user, asset, business, fmt(change),
+        self._sink("balance_history", [t, user, asset, business, fmt(change),
                                       fmt(self.total(user, asset)), detail])
 
-    def _trade_history(self, order: Order, asset: str, change: Decimal, price: Decimal,
-                       amount: Decimal, fee_rate: Decimal | None = None) -> None:
-        detail = {"m": order.market, "i": order.id, "p": fmt(price), "a": fmt(amount)}
+    def _trade_history(self, order: Order, asset: str, change: Decimal,
+                       price_amount: tuple[str, str], fee_rate: Decimal | None = None) -> None:
+        """`price_amount`: the fill's printed price and amount (formatted once per fill)."""
+        detail = {"m": order.market, "i": order.id, "p": price_amount[0], "a": price_amount[1]}
         if fee_rate is not None:
             detail["f"] = fmt(fee_rate)
         self._history(order.mtime, order.user, asset, "trade", change, detail)
 
     def _order_event(self, event: int, order: Order, market: Market) -> None:
-        self.sink("orders", {"event": event, "order": order.info(), "stock": market.stock,
+        self._sink("orders", {"event": event, "order": order.info(), "stock": market.stock,
                              "money": market.money})
 
     # -- balance.update (me_update.c) ---------------------------------------------------------
@@ -212,7 +286,7 @@ class Engine:
     def update_balance(self, t: float, user: int, asset: str, business: str, business_id: int,
                        change: Decimal, detail: dict) -> None:
         """Apply a deposit/withdraw-like change once per (user, asset, business, business_id)."""
-        with localcontext(CTX):
+        with _context():
             key = (user, asset, business, business_id)
             if key in self.update_keys:
                 raise EngineError(10, "repeat update")
@@ -223,11 +297,12 @@ class Engine:
             if result is None:
                 raise EngineError(11, "balance not enough")
             self.update_keys.add(key)
-            if self.sink is not None:
+            if self.emit_history:
                 detail = dict(detail)
                 detail["id"] = business_id
                 self._history(t, user, asset, business, change, detail)
-                self.sink("balances", [t, user, asset, business, fmt(change)])
+            if self.emit_balances:
+                self._sink("balances", [t, user, asset, business, fmt_raw(change)])
 
     # -- orders (me_market.c) -----------------------------------------------------------------
 
@@ -235,16 +310,14 @@ class Engine:
                    amount: Decimal, price: Decimal, taker_fee: Decimal, maker_fee: Decimal,
                    source: str) -> Order:
         self.order_id += 1
-        return Order(id=self.order_id, type=kind, side=side, ctime=t, mtime=t, user=user,
-                     market=market.name, source=source, price=price, amount=amount,
-                     taker_fee=taker_fee, maker_fee=maker_fee, left=amount, freeze=ZERO,
-                     deal_stock=ZERO, deal_money=ZERO, deal_fee=ZERO)
+        return Order(self.order_id, kind, side, t, t, user, market.name, source, price, amount,
+                     taker_fee, maker_fee, amount, ZERO, ZERO, ZERO, ZERO)
 
     def put_limit(self, t: float, user: int, market_name: str, side: int, amount: Decimal,
                   price: Decimal, taker_fee: Decimal, maker_fee: Decimal, source: str) -> Order:
         """Match a limit order at makers' prices, rest the remainder; returns the order."""
         market = self.markets[market_name]
-        with localcontext(CTX):
+        with _context():
             if side == ASK:
                 balance = self.available.get((user, market.stock))
                 if balance is None or balance < amount:
@@ -259,10 +332,10 @@ class Engine:
                                     maker_fee, source)
             self._execute(market, order, limit=True)
             if order.left == 0:
-                if self.sink is not None:
+                if self.emit_finish:
                     self._order_event(EVENT_FINISH, order, market)
             else:
-                if self.sink is not None:
+                if self.emit_put:
                     self._order_event(EVENT_PUT, order, market)
                 self._rest(market, order)
             return order
@@ -271,7 +344,7 @@ class Engine:
                    taker_fee: Decimal, source: str) -> Order:
         """Execute a market order (bid amount = money to spend); it never rests."""
         market = self.markets[market_name]
-        with localcontext(CTX):
+        with _context():
             if side == ASK:
                 balance = self.available.get((user, market.stock))
                 if balance is None or balance < amount:
@@ -295,20 +368,20 @@ class Engine:
                 self._execute_market_bid(market, order)
             else:
                 self._execute(market, order, limit=False)
-            if self.sink is not None:
+            if self.emit_finish:
                 self._order_event(EVENT_FINISH, order, market)
             return order
 
     def cancel(self, t: float, user: int, market_name: str, order_id: int) -> Order:
         """Cancel a resting order; returns it as it was when cancelled."""
         market = self.markets[market_name]
-        with localcontext(CTX):
+        with _context():
             order = market.orders.get(order_id)
             if order is None:
                 raise EngineError(10, "order not found")
             if order.user != user:
                 raise EngineError(11, "user not match")
-            if self.sink is not None:
+            if self.emit_finish:
                 self._order_event(EVENT_FINISH, order, market)
             self._finish(market, order)
             return order
@@ -386,11 +459,13 @@ class Engine:
         t = taker.mtime  # one timestamp per operation (replayable)
         maker.mtime = t
         self.deal_id += 1
-        sink = self.sink
-        if sink is not None:
-            sink("deals", [t, market.name, ask.id, bid.id, ask.user, bid.user, fmt(price),
-                           fmt(amount), fmt(ask_fee), fmt(bid_fee), taker.side, self.deal_id,
-                           market.stock, market.money])
+        if self.emit_deals:
+            self._sink("deals", [t, market.name, ask.id, bid.id, ask.user, bid.user,
+                                 fmt_raw(price), fmt_raw(amount), fmt_raw(ask_fee),
+                                 fmt_raw(bid_fee), taker.side, self.deal_id, market.stock,
+                                 market.money])
+        history = self.emit_history
+        printed = (fmt(price), fmt(amount)) if history else ("", "")
         stock, money = market.stock, market.money
         # taker side
         if taker.type == MARKET and not taker_is_ask:
@@ -403,26 +478,26 @@ class Engine:
         taker.deal_fee += taker_fee
         if taker_is_ask:
             self._sub(self.available, taker.user, stock, amount)
-            if sink is not None:
-                self._trade_history(taker, stock, -amount, price, amount)
+            if history:
+                self._trade_history(taker, stock, -amount, printed)
             self._add(self.available, taker.user, money, deal)
-            if sink is not None:
-                self._trade_history(taker, money, deal, price, amount)
+            if history:
+                self._trade_history(taker, money, deal, printed)
             if ask_fee > 0:
                 self._sub(self.available, taker.user, money, ask_fee)
-                if sink is not None:
-                    self._trade_history(taker, money, -ask_fee, price, amount, taker.taker_fee)
+                if history:
+                    self._trade_history(taker, money, -ask_fee, printed, taker.taker_fee)
         else:
             self._sub(self.available, taker.user, money, deal)
-            if sink is not None:
-                self._trade_history(taker, money, -deal, price, amount)
+            if history:
+                self._trade_history(taker, money, -deal, printed)
             self._add(self.available, taker.user, stock, amount)
-            if sink is not None:
-                self._trade_history(taker, stock, amount, price, amount)
+            if history:
+                self._trade_history(taker, stock, amount, printed)
             if bid_fee > 0:
                 self._sub(self.available, taker.user, stock, bid_fee)
-                if sink is not None:
-                    self._trade_history(taker, stock, -bid_fee, price, amount, taker.taker_fee)
+                if history:
+                    self._trade_history(taker, stock, -bid_fee, printed, taker.taker_fee)
         # maker side
         maker.left -= amount
         maker.deal_stock += amount
@@ -431,33 +506,33 @@ class Engine:
             maker.freeze -= deal
             maker.deal_fee += bid_fee
             self._sub(self.frozen, maker.user, money, deal)
-            if sink is not None:
-                self._trade_history(maker, money, -deal, price, amount)
+            if history:
+                self._trade_history(maker, money, -deal, printed)
             self._add(self.available, maker.user, stock, amount)
-            if sink is not None:
-                self._trade_history(maker, stock, amount, price, amount)
+            if history:
+                self._trade_history(maker, stock, amount, printed)
             if bid_fee > 0:
                 self._sub(self.available, maker.user, stock, bid_fee)
-                if sink is not None:
-                    self._trade_history(maker, stock, -bid_fee, price, amount, maker.maker_fee)
+                if history:
+                    self._trade_history(maker, stock, -bid_fee, printed, maker.maker_fee)
         else:  # maker is an ask: pays frozen stock, receives money, fee in money
             maker.freeze -= amount
             maker.deal_fee += ask_fee
             self._sub(self.frozen, maker.user, stock, amount)
-            if sink is not None:
-                self._trade_history(maker, stock, -amount, price, amount)
+            if history:
+                self._trade_history(maker, stock, -amount, printed)
             self._add(self.available, maker.user, money, deal)
-            if sink is not None:
-                self._trade_history(maker, money, deal, price, amount)
+            if history:
+                self._trade_history(maker, money, deal, printed)
             if ask_fee > 0:
                 self._sub(self.available, maker.user, money, ask_fee)
-                if sink is not None:
-                    self._trade_history(maker, money, -ask_fee, price, amount, maker.maker_fee)
+                if history:
+                    self._trade_history(maker, money, -ask_fee, printed, maker.maker_fee)
         if maker.left == 0:
-            if sink is not None:
+            if self.emit_finish:
                 self._order_event(EVENT_FINISH, maker, market)
             self._finish(market, maker)
-        elif sink is not None:
+        elif self.emit_update:
             self._order_event(EVENT_UPDATE, maker, market)
 
     # -- state capture (snapshots, replay checks) ---------------------------------------------

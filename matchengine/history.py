@@ -11,7 +11,8 @@ history is exactly as durable as the operation log and replay never has to rewri
 from __future__ import annotations
 
 import json
-from decimal import Decimal, localcontext
+from decimal import Decimal
+from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
 from matchengine.bus import EventBus
@@ -22,8 +23,34 @@ from matchengine.store import Store, dumps, u32, u64
 SEQ_PER_OPERATION = 1 << 20
 
 
+_text = encode_basestring_ascii  # a JSON string literal, as json.dumps writes it
+
+
+_TRADE_DETAIL = ("m", "i", "p", "a")
+_TRADE_FEE_DETAIL = ("m", "i", "p", "a", "f")
+
+
+def _detail(detail: Any) -> str:
+    """JSON of a balance-history detail; the engine's trade details are written directly."""
+    if type(detail) is dict:
+        keys = tuple(detail)
+        if (keys == _TRADE_DETAIL or keys == _TRADE_FEE_DETAIL) and type(detail["i"]) is int \
+                and type(detail["m"]) is str and type(detail["p"]) is str \
+                and type(detail["a"]) is str and type(detail.get("f", "")) is str:
+            text = (f'{{"m":{_text(detail["m"])},"i":{detail["i"]},"p":{_text(detail["p"])},'
+                    f'"a":{_text(detail["a"])}')
+            return text + (f',"f":{_text(detail["f"])}}}' if len(keys) == 5 else "}")
+    return dumps(detail).decode()
+
+
+_MARKET_KEYS: dict[str, bytes] = {}
+
+
 def _market_key(market: str) -> bytes:
-    return market.encode().ljust(31, b"\0")
+    key = _MARKET_KEYS.get(market)
+    if key is None:
+        key = _MARKET_KEYS[market] = market.encode().ljust(31, b"\0")
+    return key
 
 
 class HistoryWriter:
@@ -34,7 +61,7 @@ class HistoryWriter:
         self.oper_id = 0
         self._index = 0
         bus.subscribe("balance_history", self._on_balance)
-        bus.subscribe("orders", self._on_order)
+        bus.subscribe("orders", self._on_order, events=(EVENT_FINISH,))
         bus.subscribe("deals", self._on_deal)
 
     def begin(self, oper_id: int) -> None:
@@ -53,44 +80,56 @@ class HistoryWriter:
     def discard(self) -> None:
         self.pending = []
 
+    # The rows are written as JSON text directly (same bytes as `dumps(record)`): building a
+    # dict and running the encoder was most of the writer's per-operation cost. Numbers and the
+    # engine's decimal strings need no escaping; names and user text go through `_text`.
+
     def _on_balance(self, row: list) -> None:
         t, user, asset, business, change, balance, detail = row
-        record = {"time": t, "asset": asset, "business": business, "change": change,
-                  "balance": balance, "detail": detail}
-        self.pending.append(("h_balance", u32(user) + self._seq(), dumps(record)))
+        self.pending.append(("h_balance", u32(user) + self._seq(),
+                             (f'{{"time":{t!r},"asset":{_text(asset)},'
+                              f'"business":{_text(business)},"change":"{change}",'
+                              f'"balance":"{balance}","detail":{_detail(detail)}}}').encode()))
 
     def _on_order(self, message: dict) -> None:
         if message["event"] != EVENT_FINISH:
             return
         o = message["order"]
-        record = {"id": o["id"], "ctime": o["ctime"], "ftime": o["mtime"], "user": o["user"],
-                  "market": o["market"], "source": o["source"], "type": o["type"],
-                  "side": o["side"], "price": o["price"], "amount": o["amount"],
-                  "taker_fee": o["taker_fee"], "maker_fee": o["maker_fee"],
-                  "deal_stock": o["deal_stock"], "deal_money": o["deal_money"],
-                  "deal_fee": o["deal_fee"]}
-        value = dumps(record)
-        self.pending.append(("h_order", u32(o["user"]) + _market_key(o["market"]) + u64(o["id"]),
+        value = (f'{{"id":{o["id"]},"ctime":{o["ctime"]!r},"ftime":{o["mtime"]!r},'
+                 f'"user":{o["user"]},"market":{_text(o["market"])},'
+                 f'"source":{_text(o["source"])},"type":{o["type"]},"side":{o["side"]},'
+                 f'"price":"{o["price"]}","amount":"{o["amount"]}",'
+                 f'"taker_fee":"{o["taker_fee"]}","maker_fee":"{o["maker_fee"]}",'
+                 f'"deal_stock":"{o["deal_stock"]}","deal_money":"{o["deal_money"]}",'
+                 f'"deal_fee":"{o["deal_fee"]}"}}').encode()
+        order_key = u64(o["id"])
+        self.pending.append(("h_order", u32(o["user"]) + _market_key(o["market"]) + order_key,
                              value))
-        self.pending.append(("h_detail", u64(o["id"]), value))
+        self.pending.append(("h_detail", order_key, value))
 
     def _on_deal(self, deal: list) -> None:
-        (t, market, ask_id, bid_id, ask_user, bid_user, price, amount, ask_fee, bid_fee,
+        """Deal messages carry viabtc's unstripped decimals; history rows are zero-stripped."""
+        (t, market, ask_id, bid_id, ask_user, bid_user, price_raw, amount_raw, ask_fee, bid_fee,
          taker_side, deal_id, _stock, _money) = deal
-        with localcontext(CTX):
-            money = fmt(Decimal(price) * Decimal(amount))
+        price, amount = fmt(Decimal(price_raw)), fmt(Decimal(amount_raw))
+        money = fmt(CTX.multiply(Decimal(price), Decimal(amount)))  # as from stripped strings
         ask_role = MAKER if taker_side == BID else TAKER
         bid_role = MAKER if taker_side == ASK else TAKER
         sides = ((ASK, ask_id, ask_user, ask_role, ask_fee, bid_id),
                  (BID, bid_id, bid_user, bid_role, bid_fee, ask_id))
+        market_key = _market_key(market)
+        market_tail = ',"market":' + _text(market) + "}"
+        pending = self.pending
         for side, order_id, user, role, fee, other in sides:
-            record = {"time": t, "user": user, "id": deal_id, "role": role, "price": price,
-                      "amount": amount, "deal": money, "fee": fee, "deal_order_id": other}
-            self.pending.append(("h_odeal", u64(order_id) + u64(deal_id), dumps(record)))
-            record = dict(record, side=side, market=market)
-            self.pending.append(("h_udeal", u32(user) + _market_key(market) + u64(deal_id)
-                                 + bytes([side]), dumps(record)))
-        self.pending.append(("h_deal", u64(deal_id), dumps(deal)))
+            record = (f'{{"time":{t!r},"user":{user},"id":{deal_id},"role":{role},'
+                      f'"price":"{price}","amount":"{amount}","deal":"{money}",'
+                      f'"fee":"{fmt(Decimal(fee))}","deal_order_id":{other}}}').encode()
+            pending.append(("h_odeal", u64(order_id) + u64(deal_id), record))
+            # the same object plus side and market, as dict(record, side=..., market=...)
+            user_record = record[:-1] + b',"side":%d' % side + market_tail.encode()
+            pending.append(("h_udeal", u32(user) + market_key + u64(deal_id) + bytes([side]),
+                            user_record))
+        pending.append(("h_deal", u64(deal_id), dumps(deal)))
 
 
 class HistoryReader:

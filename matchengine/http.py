@@ -1,4 +1,4 @@
-"""HTTP JSON-RPC front of the exchange core (viabtc's accesshttp), as a Flask app.
+"""HTTP JSON-RPC front of the exchange core (viabtc's accesshttp), as a plain WSGI callable.
 
 POST any path with `{"id": int, "method": str, "params": [...]}`. HTTP status rules follow
 accesshttp: non-POST or empty body -> 400 with an empty body; undecodable JSON or a malformed
@@ -6,21 +6,30 @@ envelope -> 400; unknown method -> 404 with code 4; a reply not ready in time ->
 otherwise 200 with `{"error", "result", "id"}` (business errors are HTTP 200).
 Extension: a JSON array of requests is a batch, answered by an array of replies in order
 (HTTP 200; malformed elements get code 1, unknown methods code 4, in their own slot).
+
+There is one endpoint and no routing, so this is a bare WSGI function (served by waitress):
+Flask's request/response machinery cost more per call than the engine did.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable, Iterable
 from typing import Any
-
-from flask import Flask, Response, request
 
 from matchengine.errors import CoreError
 
 log = logging.getLogger(__name__)
 
 JSON = "application/json"
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+_STATUS = {200: "200 OK", 400: "400 BAD REQUEST", 404: "404 NOT FOUND",
+           504: "504 GATEWAY TIMEOUT"}
+_EMPTY_400 = ("400 BAD REQUEST", [("Content-Type", "text/plain"), ("Content-Length", "0")])
+
+StartResponse = Callable[..., Any]
+WsgiApp = Callable[[dict, StartResponse], Iterable[bytes]]
 
 
 def _reply(req_id: Any, result: Any) -> dict:
@@ -35,42 +44,56 @@ def _valid(envelope: Any) -> bool:
             and isinstance(envelope.get("id"), int) and not isinstance(envelope.get("id"), bool))
 
 
-def _response(body: Any, status: int = 200) -> Response:
-    return Response(json.dumps(body, separators=(",", ":")), status=status, mimetype=JSON)
+def _read_body(environ: dict) -> bytes:
+    stream = environ["wsgi.input"]
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    return stream.read(length) if length > 0 else stream.read()
 
 
-def create_app(service: Any) -> Flask:
-    """The JSON-RPC app over `service` (anything with `call_many(calls) -> results`)."""
-    app = Flask("matchengine")
+def create_app(service: Any) -> WsgiApp:
+    """The JSON-RPC WSGI app over `service` (anything with `call_many(calls) -> results`)."""
 
-    @app.route("/", defaults={"path": ""}, methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
-    @app.route("/<path:path>", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
-    def rpc(path: str) -> Response:
-        if request.method != "POST":
-            return Response(b"", status=400)
-        raw = request.get_data(cache=False)
+    def app(environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") != "POST":
+            return _empty_400(start_response)
+        raw = _read_body(environ)
         if not raw:
-            return Response(b"", status=400)
+            return _empty_400(start_response)
         try:
             body = json.loads(raw)
         except ValueError:
-            return Response(b"", status=400)
+            return _empty_400(start_response)
         if isinstance(body, list):
-            return _batch(service, body)
+            if not body:
+                return _empty_400(start_response)
+            return _json(start_response, 200, _batch(service, body))
         if not _valid(body):
-            return Response(b"", status=400)
+            return _empty_400(start_response)
         result = service.call_many([(body["method"], body["params"])])[0]
         status = 200
         if isinstance(result, CoreError):
             status = {4: 404, 5: 504}.get(result.code, 200)
-        return _response(_reply(body["id"], result), status)
+        return _json(start_response, status, _reply(body["id"], result))
 
     return app
 
 
-def _batch(service: Any, body: list) -> Response:
-    if not body:
-        return Response(b"", status=400)
+def _empty_400(start_response: StartResponse) -> list[bytes]:
+    start_response(*_EMPTY_400)
+    return [b""]
+
+
+def _json(start_response: StartResponse, status: int, body: Any) -> list[bytes]:
+    data = _COMPACT.encode(body).encode()
+    start_response(_STATUS[status], [("Content-Type", JSON),
+                                     ("Content-Length", str(len(data)))])
+    return [data]
+
+
+def _batch(service: Any, body: list) -> list:
     calls, slots = [], []
     replies: list[Any] = [None] * len(body)
     for index, envelope in enumerate(body):
@@ -84,4 +107,4 @@ def _batch(service: Any, body: list) -> Response:
     if calls:
         for (index, req_id), result in zip(slots, service.call_many(calls), strict=True):
             replies[index] = _reply(req_id, result)
-    return _response(replies)
+    return replies

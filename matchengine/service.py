@@ -1,9 +1,14 @@
 """The running exchange core: one writer thread owns the engine, durability by group commit.
 
 Callers (HTTP handlers, in-process clients) enqueue requests. The writer takes everything
-queued, applies it to the engine in order, writes the batch's operation-log entries, history
-rows and idempotency keys in one LMDB transaction (fsync), and only then releases the replies:
-an acknowledged operation is on disk, and many operations share one fsync.
+queued, applies it to the engine in order and hands the batch's operation-log entries, history
+rows and idempotency keys to the committer thread, which writes them (together with any other
+batches waiting) in one LMDB transaction (fsync) and only then releases the replies: an
+acknowledged operation is on disk, and many operations share one fsync. The writer goes on with
+the next batch while the committer waits for the disk; batches commit in order, and after a
+failed commit nothing later is acknowledged (the core stops taking requests). When nothing is
+waiting for the disk, the writer releases read-only batches at once and, if no new request is
+queued, commits a batch itself (saves a thread hop per request under light load).
 
 Start-up loads the newest snapshot and replays the log after it with the logged parameters and
 times, refusing to start on a gap or a corrupt entry. Snapshots are captured by the writer
@@ -12,6 +17,7 @@ between batches (a cheap copy of references) and encoded and written by another 
 
 from __future__ import annotations
 
+import decimal
 import json
 import logging
 import queue
@@ -48,15 +54,30 @@ def now() -> float:
     return int(time.time() * 1_000_000) / 1_000_000
 
 
-class _Request:
-    __slots__ = ("method", "params", "result", "error", "done")
+class _Group:
+    """The engine calls of one `call_many`, queued as one item and released with one event
+    (a queue put and an Event per call cost more than the call itself)."""
 
-    def __init__(self, method: str, params: list) -> None:
-        self.method = method
-        self.params = params
-        self.result: Any = None
-        self.error: CoreError | None = None
+    __slots__ = ("calls", "out", "done")
+
+    def __init__(self, calls: list[tuple[int, str, list]], out: list[Any]) -> None:
+        self.calls = calls  # (slot in out, method, params)
+        self.out = out
         self.done = threading.Event()
+
+
+class _Commit:
+    """One writer batch waiting for the disk: its log entries, keys, rows and callers."""
+
+    __slots__ = ("oplog", "idem", "rows", "groups", "last_oper")
+
+    def __init__(self, oplog: list, idem: list, rows: list, groups: list[_Group],
+                 last_oper: int) -> None:
+        self.oplog = oplog
+        self.idem = idem
+        self.rows = rows
+        self.groups = groups
+        self.last_oper = last_oper
 
 
 def config_to_dict(config: CoreConfig) -> dict:
@@ -128,7 +149,8 @@ class CoreService:
         if stored is not None and stored["markets"] != config_to_dict(config)["markets"]:
             log.warning("market configuration differs from the one last used with %s",
                         self.data_dir)
-        self.engine, self.oper_id = recover(config, self.store, sink=self.bus.publish)
+        self.engine, self.oper_id = recover(config, self.store)
+        self.engine.attach(self.bus)
         self.store.put_meta("config", config_to_dict(config))
         self.history = HistoryReader(self.store)
         from marketdata import MarketData
@@ -138,7 +160,7 @@ class CoreService:
                                               [m.name for m in config.markets]):
             self.marketdata.on_deal(deal)
         self.bus.subscribe("deals", self.marketdata.on_deal)
-        self._queue: queue.Queue[_Request | None] = queue.Queue(QUEUE_MAX)
+        self._queue: queue.Queue[_Group | None] = queue.Queue(QUEUE_MAX)
         self._stopping = False
         self._failed: str | None = None
         self._last_snapshot = time.monotonic()
@@ -146,6 +168,16 @@ class CoreService:
         self._snapshot_lock = threading.Lock()
         self._snapshot_done: threading.Event | None = None
         self._closed = False
+        self._commits: queue.SimpleQueue[_Commit | None] = queue.SimpleQueue()
+        self._durable = threading.Condition()
+        self._durable_oper = self.oper_id  # highest operation known to be on disk
+        # Batches handed to the committer and batches it finished; each counter has a single
+        # writing thread, so equality means no batch is waiting for the disk.
+        self._handed_over = 0
+        self._committed = 0
+        self._committer = threading.Thread(target=self._commit_loop, name="core-commit",
+                                           daemon=True)
+        self._committer.start()
         self._writer = threading.Thread(target=self._run, name="core-writer", daemon=True)
         self._writer.start()
         log.info("exchange core ready in %s at operation %d", self.data_dir, self.oper_id)
@@ -159,34 +191,36 @@ class CoreService:
     def call_many(self, calls: list[tuple[str, list]]) -> list[Any]:
         """Run several calls in order (one batch when possible). Each element of the result is
         the method's result or a CoreError instance."""
-        requests = []
         out: list[Any] = [None] * len(calls)
+        queued: list[tuple[int, str, list]] = []
+        all_methods, history_reads = methods.ALL_METHODS, methods.HISTORY_READS
         for index, (method, params) in enumerate(calls):
-            if method not in methods.ALL_METHODS:
+            if method not in all_methods:
                 out[index] = CoreError(4, "method not found")
-                continue
-            if not isinstance(params, list):
+            elif not isinstance(params, list):
                 out[index] = CoreError(1, "invalid argument")
-                continue
-            if method in methods.HISTORY_READS:
+            elif method in history_reads:
                 out[index] = self._history_read(method, params)
-                continue
-            request = _Request(method, params)
-            if self._stopping or self._failed:
+            elif self._stopping or self._failed:
                 out[index] = CoreError(3, "service unavailable")
-                continue
-            try:
-                self._queue.put_nowait(request)
-            except queue.Full:
-                out[index] = CoreError(3, "service unavailable")
-                continue
-            requests.append((index, request))
-        for index, request in requests:
-            if not request.done.wait(REPLY_TIMEOUT):
-                out[index] = CoreError(5, "service timeout")
             else:
-                out[index] = request.error if request.error is not None else request.result
-        return [r for r in out]
+                queued.append((index, method, params))
+        if not queued:
+            return out
+        group = _Group(queued, out)
+        try:
+            self._queue.put_nowait(group)
+        except queue.Full:
+            for index, _, _ in queued:
+                out[index] = CoreError(3, "service unavailable")
+            return out
+        if not group.done.wait(REPLY_TIMEOUT):
+            # Nothing of the group is released before its commit: all of it timed out.
+            timed_out = list(out)
+            for index, _, _ in queued:
+                timed_out[index] = CoreError(5, "service timeout")
+            return timed_out
+        return out
 
     def snapshot(self) -> None:
         """Ask the writer for a snapshot at the next batch boundary and wait for it."""
@@ -203,6 +237,8 @@ class CoreService:
         self._stopping = True
         self._queue.put(None)
         self._writer.join(60)
+        self._commits.put(None)
+        self._committer.join(60)
         with self._snapshot_lock:
             self._closed = True
             self.store.close()
@@ -218,16 +254,20 @@ class CoreService:
             return exc
 
     def _run(self) -> None:
+        decimal.setcontext(CTX)  # the engine then skips a per-operation localcontext
+        get, get_nowait = self._queue.get, self._queue.get_nowait
         while True:
-            first = self._queue.get()
+            first = get()
             batch = [first] if first is not None else []
-            while len(batch) < BATCH_MAX:
+            size = len(first.calls) if first is not None else 0
+            while size < BATCH_MAX:
                 try:
-                    item = self._queue.get_nowait()
+                    item = get_nowait()
                 except queue.Empty:
                     break
                 if item is not None:
                     batch.append(item)
+                    size += len(item.calls)
             if batch:
                 self._process(batch)
             if self._snapshot_wanted.is_set() or (
@@ -237,58 +277,107 @@ class CoreService:
             if self._stopping and self._queue.empty():
                 return
 
-    def _process(self, batch: list[_Request]) -> None:
+    def _process(self, batch: list[_Group]) -> None:
         engine = self.engine
         oplog: list[tuple[int, bytes]] = []
         idem: list[tuple[bytes, int]] = []
-        done: list[_Request] = []
-        first_oper = self.oper_id
         writer = self.history_writer
-        with localcontext(CTX):
-            for request in batch:
-                method, params = request.method, request.params
+        clock = self.clock
+        write_methods, engine_reads = methods.WRITE_METHODS, methods.ENGINE_READS
+        parse_write, apply_write = methods.parse_write, methods.apply_write
+        for group in batch:
+            out = group.out
+            for index, method, params in group.calls:
                 try:
                     if self._failed:
                         raise CoreError(3, "service unavailable")
-                    if method in methods.WRITE_METHODS:
-                        op = methods.parse_write(engine, method, params)
-                        t = self.clock()
+                    if method in write_methods:
+                        op = parse_write(engine, method, params)
+                        t = clock()
                         writer.begin(self.oper_id + 1)
-                        request.result = methods.apply_write(engine, op, t)
+                        out[index] = apply_write(engine, op, t)
                         self.oper_id += 1
-                        name, args = methods.encode_op(op)
-                        oplog.append((self.oper_id, dumps([name, t, args])))
-                        if name == "update_balance":
+                        oplog.append((self.oper_id, methods.encode_log_entry(op, t)))
+                        if op[0] == "update_balance":
                             idem.append((dumps(list(op[1][:4])), self.oper_id))
-                    elif method in methods.ENGINE_READS:
-                        request.result = methods.ENGINE_READS[method](engine, params)
+                    elif method in engine_reads:
+                        out[index] = engine_reads[method](engine, params)
                     else:
-                        request.result = methods.market_read(engine, self.marketdata, method,
-                                                             params)
+                        out[index] = methods.market_read(engine, self.marketdata, method,
+                                                         params)
                 except CoreError as exc:
-                    request.error = exc
+                    out[index] = exc
                 except Exception:
                     # A bug. After a failed write the memory state may be half-changed and
                     # unlogged, so stop taking requests rather than diverge from the log.
                     log.exception("request %s failed notice=WATCH", method)
-                    request.error = CoreError(2, "internal error")
-                    if method in methods.WRITE_METHODS:
+                    out[index] = CoreError(2, "internal error")
+                    if method in write_methods:
                         self._failed = method + " raised"
-                done.append(request)
-        if oplog:
+        if not oplog:
+            writer.discard()
+        item = _Commit(oplog, idem, writer.take() if oplog else [], batch, self.oper_id)
+        if self._handed_over == self._committed:
+            # Nothing older is waiting for the disk: reads are released at once, and with no
+            # new work queued the writer commits itself (one thread hop less per request).
+            if not oplog or self._queue.empty():
+                self._commit([item])
+                return
+        self._handed_over += 1
+        self._commits.put(item)
+
+    def _commit_loop(self) -> None:
+        """Commit handed-over batches in order, several per transaction, then release them."""
+        get = self._commits.get
+        while True:
+            item = get()
+            if item is None:
+                return
+            items = [item]
+            stop = False
+            while True:
+                try:
+                    item = self._commits.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                items.append(item)
+            self._commit(items)
+            self._committed += len(items)
+            if stop:
+                return
+
+    def _commit(self, items: list[_Commit]) -> None:
+        oplog = [entry for item in items for entry in item.oplog]
+        if oplog and self._failed != "commit failed":
             try:
-                self.store.commit(oplog, idem, writer.take())
+                self.store.commit(oplog, [k for item in items for k in item.idem],
+                                  [row for item in items for row in item.rows])
             except Exception:
                 # State in memory is ahead of disk: stop accepting anything.
                 self._failed = "commit failed"
                 log.exception("operation log commit failed after operation %d; core stopped "
-                              "accepting requests notice=WATCH", first_oper)
-                for request in done:
-                    request.result, request.error = None, CoreError(2, "internal error")
+                              "accepting requests notice=WATCH", oplog[0][0] - 1)
+        if self._failed == "commit failed":
+            for item in items:
+                for group in item.groups:
+                    for index, _, _ in group.calls:
+                        group.out[index] = CoreError(2, "internal error")
         else:
-            writer.discard()
-        for request in done:
-            request.done.set()
+            with self._durable:
+                self._durable_oper = items[-1].last_oper
+                self._durable.notify_all()
+        for item in items:
+            for group in item.groups:
+                group.done.set()
+
+    def _wait_durable(self, oper_id: int, timeout: float = 60.0) -> bool:
+        with self._durable:
+            return self._durable.wait_for(
+                lambda: self._durable_oper >= oper_id or self._failed == "commit failed",
+                timeout) and self._durable_oper >= oper_id
 
     def _take_snapshot(self) -> None:
         self._last_snapshot = time.monotonic()
@@ -299,6 +388,10 @@ class CoreService:
 
         def write() -> None:
             try:
+                if not self._wait_durable(oper_id):
+                    log.error("snapshot at operation %d skipped: the operations it includes "
+                              "are not on disk notice=WATCH", oper_id)
+                    return
                 value = dumps(Engine.encode(captured))
                 with self._snapshot_lock:
                     if self._closed:

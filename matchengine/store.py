@@ -43,8 +43,12 @@ def u32(n: int) -> bytes:
     return U32.pack(n)
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"))  # built once: json.dumps builds one per call
+
+
 def dumps(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":")).encode()
+    """Compact JSON, the same text as json.dumps(value, separators=(",", ":"))."""
+    return _ENCODER.encode(value).encode()
 
 
 class Store:

@@ -196,8 +196,9 @@ def test_events_use_viabtc_message_shapes(engine):
     topics = [topic for topic, _ in events]
     assert topics.count("balances") == 2
     deal = next(m for topic, m in events if topic == "deals")
-    assert deal == [T + 5, "BTCUSDT", 1, 2, 1, 2, "300", "0.4", "0.12", "0.0008", BID, 1,
-                    "BTC", "USDT"]
+    # me_message.c prints message decimals with mpd_to_sci, not zero-stripped
+    assert deal == [T + 5, "BTCUSDT", 1, 2, 1, 2, "300.00", "0.40000000", "0.1200000000000",
+                    "0.00080000000", BID, 1, "BTC", "USDT"]
     orders = [m for topic, m in events if topic == "orders"]
     assert [o["event"] for o in orders] == [1, 2, 3]  # put, maker update, taker finish
     assert set(orders[0]) == {"event", "order", "stock", "money"}
