@@ -44,6 +44,7 @@ lint: venv
 ## bench: every benchmark script; each prints its figures
 bench: venv tools
 	$(BIN)/python bench/payout.py
+	$(BIN)/python bench/payout.py --max-outputs 10
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/scan.py
 	$(BIN)/python bench/core.py

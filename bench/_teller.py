@@ -33,7 +33,8 @@ def free_port() -> int:
 
 
 class BenchTeller:
-    def __init__(self, addresses: int, *, coins: str = "100000000") -> None:
+    def __init__(self, addresses: int, *, coins: str = "100000000",
+                 max_outputs: int = 1) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="teller-bench-"))
         deriver, _ = deriver_from_seed("BTC", MNEMONIC)
         (self.tmp / "btc.txt").write_text("\n".join(deriver.addresses(0, addresses)) + "\n")
@@ -53,6 +54,8 @@ sky_eth_exchange_rate = "100"
 tx_confirmation_check_wait = "50ms"
 [btc_scanner]
 enabled = true
+[sender]
+max_outputs = {max_outputs}
 [web]
 http_addr = "127.0.0.1:{self.ports['public']}"
 throttle_max = 0

@@ -28,8 +28,10 @@ GO_TELLER_DEPOSITS_PER_S = 0.2
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=1000, help="deposits (default 1000)")
+    parser.add_argument("--max-outputs", type=int, default=1,
+                        help="outputs per payout transaction ([sender] max_outputs, default 1)")
     args = parser.parse_args()
-    teller = BenchTeller(args.n)
+    teller = BenchTeller(args.n, max_outputs=args.max_outputs)
     try:
         session = requests.Session()
         addresses = [session.post(teller.url("public") + "/api/bind",
@@ -87,7 +89,7 @@ def main() -> None:
         elapsed = time.perf_counter() - started
         stop.set()
         rate = args.n / elapsed
-        print(f"deposits: {args.n}")
+        print(f"deposits: {args.n}, payout outputs per transaction: {args.max_outputs}")
         print(f"injected in {injected:.2f} s; all done in {elapsed:.2f} s")
         print(f"deposits/s: {rate:.1f} (target >= 200; Go teller ~{GO_TELLER_DEPOSITS_PER_S}/s, "
               f"ratio {rate / GO_TELLER_DEPOSITS_PER_S:.0f}x)")

@@ -158,52 +158,55 @@ class DepositStore:
         """
         st = self.storage
         key = dep.key
-        with st.write() as txn:
+
+        def write(txn: Any) -> tuple[dict[str, Any], bool]:
             existing = st.get(txn, "deposits", key)
             if existing is not None:
                 if existing["status"] != Status.CANCELLED:
                     return existing, False
-                record = self._transition(txn, existing, Status.CANCELLED, Status.WAITING_DECIDE, {
+                return self._transition(txn, existing, Status.CANCELLED, Status.WAITING_DECIDE, {
                     "error": "", "error_kind": "", "block_hash": dep.block_hash,
                     "deposit": {**existing["deposit"], "height": dep.height},
-                })
-                created = True
-            else:
-                binding = st.get(txn, "bindings", f"{dep.coin_type}/{dep.address}")
-                if binding is None:
-                    raise NoBinding(f"no binding for {dep.coin_type} address {dep.address}")
-                seq = st.next_counter(txn, "deposit_seq")
-                now = self.now()
-                record = {
-                    "seq": seq, "updated_at": now, "created_at": now,
-                    "status": str(Status.WAITING_DECIDE),
-                    "coin_type": dep.coin_type, "sky_address": binding["sky_address"],
-                    "buy_method": binding.get("buy_method", "direct"),
-                    "deposit_address": dep.address, "deposit_id": dep.deposit_id,
-                    "txid": "", "conversion_rate": rate, "deposit_value": dep.value,
-                    "sky_sent": 0,
-                    "passthrough": {
-                        "exchange_name": "", "sky_bought": 0, "deposit_value_spent": 0,
-                        "requested_amount": "",
-                        "order": {"customer_id": "", "order_id": "", "completed_amount": "",
-                                  "price": "", "status": "", "final": False, "original": ""},
-                    },
-                    "error": "", "error_kind": "",
-                    "deposit": {"coin_type": dep.coin_type, "address": dep.address,
-                                "value": dep.value, "height": dep.height, "tx": dep.tx,
-                                "n": dep.n, "processed": True},
-                    "block_hash": dep.block_hash, "payout_id": "", "attempts": 0,
-                    "next_attempt_at": 0, "last_error": "", "review_reason": "",
-                }
-                check_transition(None, Status.WAITING_DECIDE)
-                self._count(txn, dep.coin_type, Status.WAITING_DECIDE, 1)
-                st.put(txn, "deposits", key, record)
-                st.put(txn, "deposits_by_status", f"{record['status']}/{seq:016x}", key)
-                st.put(txn, "deposits_by_address",
-                       f"{dep.coin_type}/{dep.address}/{seq:016x}", key)
-                created = True
-        self.on_change()
-        return record, created
+                }), True
+            binding = st.get(txn, "bindings", f"{dep.coin_type}/{dep.address}")
+            if binding is None:
+                raise NoBinding(f"no binding for {dep.coin_type} address {dep.address}")
+            seq = st.next_counter(txn, "deposit_seq")
+            now = self.now()
+            record = {
+                "seq": seq, "updated_at": now, "created_at": now,
+                "status": str(Status.WAITING_DECIDE),
+                "coin_type": dep.coin_type, "sky_address": binding["sky_address"],
+                "buy_method": binding.get("buy_method", "direct"),
+                "deposit_address": dep.address, "deposit_id": dep.deposit_id,
+                "txid": "", "conversion_rate": rate, "deposit_value": dep.value,
+                "sky_sent": 0,
+                "passthrough": {
+                    "exchange_name": "", "sky_bought": 0, "deposit_value_spent": 0,
+                    "requested_amount": "",
+                    "order": {"customer_id": "", "order_id": "", "completed_amount": "",
+                              "price": "", "status": "", "final": False, "original": ""},
+                },
+                "error": "", "error_kind": "",
+                "deposit": {"coin_type": dep.coin_type, "address": dep.address,
+                            "value": dep.value, "height": dep.height, "tx": dep.tx,
+                            "n": dep.n, "processed": True},
+                "block_hash": dep.block_hash, "payout_id": "", "attempts": 0,
+                "next_attempt_at": 0, "last_error": "", "review_reason": "",
+            }
+            check_transition(None, Status.WAITING_DECIDE)
+            self._count(txn, dep.coin_type, Status.WAITING_DECIDE, 1)
+            st.put(txn, "deposits", key, record)
+            st.put(txn, "deposits_by_status", f"{record['status']}/{seq:016x}", key)
+            st.put(txn, "deposits_by_address",
+                   f"{dep.coin_type}/{dep.address}/{seq:016x}", key)
+            return record, True
+
+        # Concurrent deposits (scanner threads, dummy API requests) share one commit.
+        result, created = st.write_batched(write)
+        if created:
+            self.on_change()
+        return result, created
 
     def get(self, key: str) -> dict[str, Any] | None:
         with self.storage.read() as txn:

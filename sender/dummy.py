@@ -102,15 +102,19 @@ class DummySender(Sender):
     def confirm(self, *, txid: str | None = None, seq: int | None = None) -> bool:
         """Mark a broadcast confirmed; False if no such transaction."""
         st = self.storage
-        with st.write() as txn:
-            if seq is None:
-                seq = st.get(txn, "sender", _PREFIX + "txid/" + (txid or ""))
-            if seq is None:
+
+        def write(txn: Any) -> bool:
+            number = seq
+            if number is None:
+                number = st.get(txn, "sender", _PREFIX + "txid/" + (txid or ""))
+            if number is None:
                 return False
-            key = _PREFIX + f"tx/{seq:016x}"
+            key = _PREFIX + f"tx/{number:016x}"
             tx = st.get(txn, "sender", key)
             if tx is None:
                 return False
             tx["confirmed"] = True
             st.put(txn, "sender", key, tx)
             return True
+
+        return st.write_batched(write)  # many confirmations at once share one commit

@@ -17,10 +17,11 @@ import fcntl
 import itertools
 import json
 import os
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import lmdb
 
@@ -42,6 +43,21 @@ DATABASES = (
     "scanner",  # scanner: per-chain cursor, recent block hashes, pending deposits
     "sender",  # sender: backend state (dummy chain, ERC-20 nonces)
 )
+
+
+T = TypeVar("T")
+
+
+class _Pending:
+    """One caller's work in a group commit."""
+
+    __slots__ = ("fn", "result", "error", "done")
+
+    def __init__(self, fn: Callable[[Any], Any]) -> None:
+        self.fn = fn
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.done = threading.Event()
 
 
 class StorageError(RuntimeError):
@@ -112,6 +128,9 @@ class Storage:
             self._lock_file.flush()
         self.env: lmdb.Environment | None = None
         self._commits = itertools.count(1)  # next() is atomic under the GIL
+        self._batch_lock = threading.Lock()
+        self._batch: list[_Pending] = []
+        self._leading = False
         self._version = 0
         try:
             self.env = lmdb.open(str(self.path / db_name), map_size=map_size,
@@ -166,6 +185,50 @@ class Storage:
                 yield txn
         finally:
             self._version = next(self._commits)  # after the commit: readers recompute
+
+    def write_batched(self, fn: Callable[[lmdb.Transaction], T]) -> T:
+        """Run ``fn(txn)`` in a write transaction shared with concurrent callers (group commit).
+
+        The first caller to arrive leads: it runs every queued ``fn`` in one transaction, each
+        inside its own nested transaction (an exception aborts only that caller's writes and is
+        re-raised to it), commits once, then wakes the others. A caller returns only after
+        the commit that holds its writes, so durability is the same as ``write()`` at a
+        fraction of the fsyncs when many requests write at once.
+        """
+        item = _Pending(fn)
+        with self._batch_lock:
+            self._batch.append(item)
+            lead = not self._leading
+            if lead:
+                self._leading = True
+        if not lead:
+            item.done.wait()
+        else:
+            self._lead_batches()
+        if item.error is not None:
+            raise item.error
+        return item.result
+
+    def _lead_batches(self) -> None:
+        while True:
+            with self._batch_lock:
+                batch, self._batch = self._batch, []
+                if not batch:
+                    self._leading = False
+                    return
+            try:
+                with self.write() as txn:
+                    for item in batch:
+                        try:
+                            with self.env.begin(write=True, parent=txn) as child:
+                                item.result = item.fn(child)
+                        except Exception as exc:  # noqa: BLE001 - handed to its caller
+                            item.error = exc
+            except BaseException as exc:  # the commit failed: nobody's writes are durable
+                for item in batch:
+                    item.error = exc
+            for item in batch:
+                item.done.set()
 
     @contextlib.contextmanager
     def read(self) -> Iterator[lmdb.Transaction]:

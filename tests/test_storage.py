@@ -80,3 +80,34 @@ def test_items_count_and_counters(tmp_path: Path) -> None:
             assert list(storage.items(txn, "bindings", "LTC/")) == []
     with Storage(tmp_path) as storage, storage.write() as txn:
         assert storage.next_counter(txn, "n") == 4  # persisted
+
+
+def test_write_batched_shares_commits_and_isolates_failures(tmp_path: Path) -> None:
+    """Concurrent callers share commits; one caller's exception rolls back only its writes."""
+    import threading
+
+    storage = Storage(tmp_path)
+    errors: list[BaseException] = []
+
+    def work(i: int) -> None:
+        def write(txn):
+            storage.put(txn, "meta", f"item/{i:03d}", i)
+            if i % 10 == 0:
+                raise ValueError(f"caller {i} fails")
+            return i * 2
+
+        try:
+            assert storage.write_batched(write) == i * 2
+        except ValueError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(100)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with storage.read() as txn:
+        stored = {key: value for key, value in storage.items(txn, "meta", "item/")}
+    assert len(errors) == 10
+    assert sorted(stored.values()) == [i for i in range(100) if i % 10]
+    storage.close()
