@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
 
 from flask import Flask, Response, request, send_from_directory
 
@@ -71,27 +72,47 @@ def create_public_app(service: Service) -> Flask:
         prefix = f"Invalid {kind} address: "
         return error_response(400, message if message.startswith(prefix) else prefix + message)
 
-    @app.before_request
-    def apply_throttle() -> Response | None:
-        if request.path not in THROTTLED_PATHS or not throttle.enabled:
+    def throttle_response(remote_addr: str | None, forwarded: str | None,
+                          path: str) -> Response | None:
+        """The 429 answer if this client is over its limit on ``path``, else None."""
+        if path not in THROTTLED_PATHS or not throttle.enabled:
             return None
-        forwarded = request.headers.get("X-Forwarded-For")
-        ip = client_ip(request.remote_addr, forwarded, cfg.web.behind_proxy)
-        if throttle.allow(ip, request.path):
+        ip = client_ip(remote_addr, forwarded, cfg.web.behind_proxy)
+        if throttle.allow(ip, path):
             return None
         return error_response(429, "You have reached maximum request limit.", {
             "X-Rate-Limit-Limit": str(cfg.web.throttle_max),
             "X-Rate-Limit-Duration": f"{int(cfg.web.throttle_duration)}s",
             "X-Rate-Limit-Request-Forwarded-For": forwarded or "",
-            "X-Rate-Limit-Request-Remote-Addr": request.remote_addr or "",
+            "X-Rate-Limit-Request-Remote-Addr": remote_addr or "",
         })
+
+    def secure(response: Response, forwarded_proto: str | None) -> Response:
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if cfg.web.behind_proxy and forwarded_proto == "https":
+            response.headers["Strict-Transport-Security"] = "max-age=31536000"
+        return response
+
+    def status_response(raw_address: str) -> Response:
+        sky_address = raw_address.strip(" \t\n\r")
+        if not sky_address:
+            return error_response(400, "Missing skyaddr")
+        try:
+            sky_address = receive_address(sky_address)
+        except InvalidAddress as exc:
+            return address_error(exc)
+        statuses = service.store.statuses_for(sky_address)
+        return json_response({"statuses": statuses} if statuses else {})
+
+    @app.before_request
+    def apply_throttle() -> Response | None:
+        return throttle_response(request.remote_addr, request.headers.get("X-Forwarded-For"),
+                                 request.path)
 
     @app.after_request
     def add_headers(response: Response) -> Response:
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        if cfg.web.behind_proxy and request.headers.get("X-Forwarded-Proto") == "https":
-            response.headers["Strict-Transport-Security"] = "max-age=31536000"
+        secure(response, request.headers.get("X-Forwarded-Proto"))
         origin = request.headers.get("Origin")
         if origin and (origin in cfg.web.cors_allowed or "*" in cfg.web.cors_allowed):
             response.headers["Access-Control-Allow-Origin"] = origin
@@ -155,16 +176,34 @@ def create_public_app(service: Service) -> Flask:
     def status() -> Response:
         if request.method != "GET":
             return method_not_allowed("GET")
-        sky_address = (request.args.get("skyaddr") or request.args.get("address") or "")
-        sky_address = sky_address.strip(" \t\n\r")
-        if not sky_address:
-            return error_response(400, "Missing skyaddr")
-        try:
-            sky_address = receive_address(sky_address)
-        except InvalidAddress as exc:
-            return address_error(exc)
-        statuses = service.store.statuses_for(sky_address)
-        return json_response({"statuses": statuses} if statuses else {})
+        return status_response(request.args.get("skyaddr") or request.args.get("address") or "")
+
+    flask_wsgi = app.wsgi_app
+
+    def status_fast_path(environ: dict[str, Any], start_response: Any) -> Any:
+        """GET /api/status without Flask's dispatch: the endpoint every wallet polls.
+
+        Same throttle, answers and headers as the Flask view above (which still serves CORS
+        requests and every other method and path).
+        """
+        if (environ.get("PATH_INFO") != "/api/status" or environ.get("REQUEST_METHOD") != "GET"
+                or "HTTP_ORIGIN" in environ):
+            return flask_wsgi(environ, start_response)
+        response = throttle_response(environ.get("REMOTE_ADDR"),
+                                     environ.get("HTTP_X_FORWARDED_FOR"), "/api/status")
+        if response is None:
+            query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+            raw = (query.get("skyaddr") or [""])[0] or (query.get("address") or [""])[0]
+            response = status_response(raw)
+        response = secure(response, environ.get("HTTP_X_FORWARDED_PROTO"))
+        body = response.get_data()
+        start_response(response.status, [*response.headers.items(),
+                                         ("Content-Length", str(len(body)))]
+                       if "Content-Length" not in response.headers
+                       else list(response.headers.items()))
+        return [body]
+
+    app.wsgi_app = status_fast_path  # type: ignore[method-assign]
 
     @app.route("/api/config", methods=["GET"])
     def config() -> Response:
