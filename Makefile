@@ -21,9 +21,12 @@ run: venv
 
 ## tools: the external programs the tests drive (litecoind, wrk from apt; anvil, solc from npm)
 tools: node_modules/.installed
-	@command -v litecoind >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq --no-install-recommends litecoind wrk; \
-	  else sudo apt-get update -qq && sudo apt-get install -y -qq --no-install-recommends litecoind wrk; fi; }
+	@missing=""; for tool in litecoind wrk; do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing (apt)"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
 
 node_modules/.installed: package.json
 	npm install --no-audit --no-fund --loglevel=error
