@@ -70,6 +70,12 @@ def _check_coin_network(coin: str, network: str) -> None:
         raise ValueError(f"unknown network {network!r}: expected one of {', '.join(NETWORKS)}")
 
 
+# 25 bytes are at most 35 base58 characters; anything longer is refused before decoding, so
+# a hostile 100 kB "address" costs a length check, not a quadratic big-integer conversion.
+_MAX_BASE58_LEN = 40
+_MAX_ADDRESS_LEN = 90  # BIP173's limit for a whole bech32 string
+
+
 def normalize_deposit_address(coin: str, address: str, network: str = "mainnet") -> str:
     """Validate a deposit address for ``coin`` on ``network`` and return its stored normal form.
 
@@ -83,6 +89,8 @@ def normalize_deposit_address(coin: str, address: str, network: str = "mainnet")
     address = address.strip()
     if not address:
         raise InvalidAddress("empty address")
+    if len(address) > _MAX_ADDRESS_LEN:
+        raise InvalidAddress(f"invalid length: {len(address)} characters")
     if coin == "ETH":
         return _normalize_eth(address)
     hrp = _bech32_hrp(address)
@@ -207,6 +215,8 @@ def _normalize_base58(coin: str, network: str, address: str) -> str:
                 f"unknown bech32 prefix {address[:sep]!r}: expected {expected} for {coin} {network}"
             )
         raise InvalidAddress(f"invalid character {bad[0]!r}")
+    if len(address) > _MAX_BASE58_LEN:  # cannot be 25 bytes; base58 decoding is quadratic
+        raise InvalidAddress(f"invalid length: {len(address)} characters")
     raw = Base58Decoder.Decode(address)
     if len(raw) != 25:
         raise InvalidAddress(f"invalid length: {len(raw)} bytes decoded, expected 25")
@@ -250,6 +260,8 @@ def validate_skycoin_address(address: str) -> str:
         raise InvalidAddress("Invalid base58 string")
     if any(c not in _BASE58_CHARS for c in address):
         raise InvalidAddress("Invalid base58 character")
+    if len(address) > _MAX_BASE58_LEN:  # cannot be 25 bytes; base58 decoding is quadratic
+        raise InvalidAddress("Invalid address length")
     raw = Base58Decoder.Decode(address)
     if len(raw) != 25:
         raise InvalidAddress("Invalid address length")

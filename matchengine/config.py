@@ -173,7 +173,7 @@ def from_dict(data: dict[str, Any]) -> CoreConfig:
             problems.append(f"[{key}] is not a known section")
     if problems:
         raise ConfigError(problems)
-    return CoreConfig(list(assets.values()), list(markets.values()), http_addr, float(interval))
+    return CoreConfig(list(assets.values()), list(markets.values()), http_addr, float(interval))  # float-ok: seconds
 
 
 def load(path: str | Path) -> CoreConfig:

@@ -14,7 +14,7 @@ from .ethereum import EthereumScanner, Token
 
 def scan_settings(section: Any) -> ScanSettings:
     """``[<coin>_scanner]`` → ScanSettings."""
-    return ScanSettings(scan_period=float(section.scan_period),
+    return ScanSettings(scan_period=float(section.scan_period),  # float-ok: seconds, not money
                         initial_scan_height=section.initial_scan_height,
                         confirmations_required=section.confirmations_required)
 

@@ -20,10 +20,18 @@ if TYPE_CHECKING:
     from .service import Service
 
 _UINT32_MAX = 2**32 - 1
+_UINT64_MAX = 2**64 - 1
 
 
 def _param(name: str) -> str:
     return (request.values.get(name) or "").strip()
+
+
+def _uint(text: str, limit: int = _UINT64_MAX) -> int | None:
+    """ASCII decimal digits within ``limit`` (as Go's strconv.ParseUint), else None."""
+    if not text.isascii() or not text.isdigit() or int(text) > limit:
+        return None
+    return int(text)
 
 
 def create_dummy_app(service: Service) -> Flask:
@@ -40,20 +48,23 @@ def create_dummy_app(service: Service) -> Flask:
             value_text = _param("value")
             if not value_text:
                 return error_response(400, "value required")
-            if not value_text.isdigit():
+            value = _uint(value_text)
+            if value is None:
                 return error_response(400, "invalid value")
             height_text = _param("height")
             if not height_text:
                 return error_response(400, "height required")
-            if not height_text.isdigit():
+            height = _uint(height_text)
+            if height is None:
                 return error_response(400, "invalid height")
             tx = _param("tx")
             if not tx:
                 return error_response(400, "tx required")
             n_text = _param("n") or "0"
-            if not n_text.isdigit():
+            n = _uint(n_text)
+            if n is None:
                 return error_response(400, "invalid n")
-            if int(n_text) > _UINT32_MAX:
+            if n > _UINT32_MAX:
                 return error_response(400, "n too large")
             coin = _param("coin") or "BTC"
             if coin not in cfg.deposit_coins():
@@ -61,8 +72,7 @@ def create_dummy_app(service: Service) -> Flask:
             if not cfg.coin_enabled(coin) or not cfg.dummy_scanner_for(coin):
                 return error_response(400, f"{coin} is not served by the dummy scanner")
             try:
-                service.dummy_scanner.deposit(coin, addr, int(value_text), int(height_text),
-                                              tx, int(n_text))
+                service.dummy_scanner.deposit(coin, addr, value, height, tx, n)
             except DummyDepositError as exc:
                 return error_response(400, str(exc))
             return Response("", status=200, content_type="text/plain; charset=utf-8")
@@ -83,9 +93,9 @@ def create_dummy_app(service: Service) -> Flask:
                 return error_response(400, "txid or seq required")
             seq = None
             if seq_text:
-                if not seq_text.isdigit():
+                seq = _uint(seq_text)
+                if seq is None:
                     return error_response(400, "invalid seq")
-                seq = int(seq_text)
             if not sender.confirm(txid=txid or None, seq=seq):
                 return error_response(404, "txn not found")
             service.exchanger.wake_confirmations()

@@ -264,3 +264,19 @@ def test_skycoin_version_must_be_zero() -> None:
     with pytest.raises(InvalidAddress) as info:
         validate_skycoin_address(Base58Encoder.Encode(bytes(raw)))
     assert str(info.value) == "Address version invalid"
+
+
+def test_huge_inputs_are_refused_before_decoding() -> None:
+    """A 100 kB "address" must cost a length check, not seconds of base58 big-int maths."""
+    import time
+
+    started = time.perf_counter()
+    for text, message in (("x" * 100_000, "Invalid address length"),
+                          ("1" + "z" * 99_999, "Invalid address length"),
+                          ("0" * 100_000, "Invalid base58 character")):
+        with pytest.raises(InvalidAddress, match=message):
+            validate_skycoin_address(text)
+    for coin in ("BTC", "LTC", "ETH"):
+        with pytest.raises(InvalidAddress, match="invalid length"):
+            normalize_deposit_address(coin, "z" * 100_000)
+    assert time.perf_counter() - started < 5.0  # the quadratic decode took > 30 s

@@ -149,3 +149,19 @@ def test_dummy_routes_only_when_enabled(tmp_path: Path) -> None:
         assert_json(t.get(t.dummy, "/dummy/sender/broadcasts"), [])
     finally:
         t.close()
+
+
+def test_numbers_must_be_ascii_and_fit_go_integers(teller) -> None:  # noqa: F811
+    """Python's int() takes "٣" and unbounded digits; Go's strconv does not, nor do we."""
+    address = teller.bind(SKY_ADDR)
+    base = {"addr": address, "value": "1", "height": "1", "tx": "ab", "n": "0"}
+    for field, bad, message in (("value", "\u0663", "invalid value"),
+                                ("value", str(2**64), "invalid value"),
+                                ("height", "\u0663", "invalid height"),
+                                ("n", "\u0663", "invalid n"),
+                                ("n", str(2**32), "n too large")):
+        r = teller.get(teller.dummy, "/dummy/scanner/deposit", params={**base, field: bad})
+        assert_api_error(r, 400, message)
+    r = teller.get(teller.dummy, "/dummy/sender/confirm", params={"seq": "\u0663"})
+    assert_api_error(r, 400, "invalid seq")
+    assert teller.deposits() == []
