@@ -58,7 +58,25 @@ class ExchangerSettings:
     retry_base: float = 1.0  # first retry delay; doubles per attempt
     retry_max_wait: float = 300.0
     dead_after: float = 6 * 3600.0  # an unconfirmed payout unknown to the node this long is dead
+    replace_after: float = 600.0  # pending this long: a fee-bumped replacement (0 = never)
     token_decimals: dict[str, int] | None = None  # deposit coin -> decimals (ERC-20 tokens)
+
+
+# When several candidates spend one nonce (a payout and its replacements), the payout is as far
+# along as its best candidate: one confirmed wins; a mined-but-failed one beats "conflicted"
+# (our own transaction used the nonce); all conflicted means another transaction took it.
+_STATE_ORDER = (TxState.CONFIRMED, TxState.PENDING, TxState.UNKNOWN, TxState.DROPPED,
+                TxState.FAILED, TxState.CONFLICTED)
+
+
+def combined_state(candidates: list[SignedPayout],
+                   states: list[TxState]) -> tuple[TxState, str]:
+    """The payout's state and the txid that decides it (DROPPED counts as UNKNOWN)."""
+    for wanted in _STATE_ORDER:
+        for candidate, state in zip(candidates, states, strict=True):
+            if state == wanted:
+                return (TxState.UNKNOWN if state == TxState.DROPPED else state), candidate.txid
+    raise ValueError("a payout has at least one candidate")
 
 
 class Exchanger:
@@ -290,39 +308,82 @@ class Exchanger:
 
     def check_confirmations(self) -> bool:
         moved = False
-        now = self.clock()
-        confirmed: list[str] = []
+        confirmed: dict[str, str] = {}
         for payout in self.store.open_payouts("broadcast"):
-            signed = SignedPayout.from_json(payout["signed"])
+            candidates = [SignedPayout.from_json(payout["signed"])] + [
+                SignedPayout.from_json(c) for c in payout.get("candidates", [])]
             try:
-                state = self.sender.tx_state(signed)
+                states = [self.sender.tx_state(c) for c in candidates]
             except SenderError as exc:
                 self._note_sender_error(f"confirmation check failed: {exc}")
                 break
+            state, txid = combined_state(candidates, states)
             if state == TxState.CONFIRMED:
-                confirmed.append(payout["id"])
+                confirmed[payout["id"]] = txid
             elif state in (TxState.FAILED, TxState.CONFLICTED):
-                reason = f"payout transaction {signed.txid} {state} on chain"
+                reason = f"payout transaction {txid} {state} on chain"
                 log.error("notice=WATCH %s; deposits held for review", reason)
                 self.store.mark_needs_review(payout["id"], reason)
                 moved = True
-            elif state in (TxState.UNKNOWN, TxState.DROPPED):
-                if now - payout["broadcast_at"] > self.settings.dead_after:
-                    reason = (f"payout transaction {signed.txid} not seen by the node for "
-                              f"{int(now - payout['broadcast_at'])} s")
-                    log.error("notice=WATCH %s; deposits held for review", reason)
-                    self.store.mark_needs_review(payout["id"], reason)
-                    moved = True
-                else:
-                    # The node forgot it (restart, mempool eviction): send the same bytes again.
-                    try:
-                        self.sender.broadcast(signed)
-                    except SenderError as exc:
-                        self._note_sender_error(f"rebroadcast of {signed.txid} failed: {exc}")
+            elif state == TxState.UNKNOWN:
+                moved |= self._node_forgot(payout, candidates[-1])
+            elif states[-1] == TxState.UNKNOWN:
+                # An earlier candidate is pending but the newest (a persisted replacement)
+                # never reached the node, e.g. after a crash: send it now.
+                self._rebroadcast(candidates[-1], replacement=True)
+            else:
+                self._maybe_replace(payout, candidates[-1])
         if confirmed:
             self.store.mark_confirmed(confirmed)
             self.payouts_confirmed += len(confirmed)
         return moved or bool(confirmed)
+
+    def _node_forgot(self, payout: dict[str, Any], newest: SignedPayout) -> bool:
+        """No candidate is known to the node: resend the newest, or give up after dead_after."""
+        now = self.clock()
+        if now - payout["broadcast_at"] > self.settings.dead_after:
+            reason = (f"payout transaction {newest.txid} not seen by the node for "
+                      f"{int(now - payout['broadcast_at'])} s")
+            log.error("notice=WATCH %s; deposits held for review", reason)
+            self.store.mark_needs_review(payout["id"], reason)
+            return True
+        # The node forgot it (restart, mempool eviction): send the same bytes again.
+        self._rebroadcast(newest)
+        return False
+
+    def _rebroadcast(self, signed: SignedPayout, *, replacement: bool = False) -> None:
+        try:
+            self.sender.broadcast(signed)
+        except BroadcastRejected as exc:
+            if not replacement:
+                self._note_sender_error(f"rebroadcast of {signed.txid} failed: {exc}")
+            else:  # expected once an earlier candidate has been mined with the same nonce
+                log.info("replacement %s not accepted: %s", signed.txid, exc)
+        except SenderError as exc:
+            self._note_sender_error(f"rebroadcast of {signed.txid} failed: {exc}")
+
+    def _maybe_replace(self, payout: dict[str, Any], newest: SignedPayout) -> None:
+        """Pending longer than replace_after: persist a fee-bumped replacement, then send it."""
+        wait = self.settings.replace_after
+        since = payout.get("replaced_at") or payout["broadcast_at"]
+        if wait <= 0 or self.clock() - since < wait:
+            return
+        try:
+            replacement = self.sender.replace(newest)
+        except SenderError as exc:
+            self._note_sender_error(f"replacing stuck payout {newest.txid} failed: {exc}")
+            replacement = None
+        if replacement is None:  # mined already, or no room under the fee cap: look again later
+            self.store.update_payout(payout["id"], {"replaced_at": math.ceil(self.clock())})
+            return
+        try:
+            self.store.add_candidate(payout["id"], replacement)
+        except Conflict:
+            return
+        log.warning("payout %s pending for %d s: replacement %s persisted (same nonce, higher "
+                    "fee)", payout["id"], int(self.clock() - since), replacement.txid)
+        failpoints.hit("after_replacement_persisted")
+        self._rebroadcast(replacement, replacement=True)
 
     # -- helpers ---------------------------------------------------------------------------
 

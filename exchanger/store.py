@@ -448,11 +448,34 @@ class DepositStore:
                         self._transition(txn, record, Status.WAITING_SEND,
                                          Status.WAITING_CONFIRM, {})
 
-    def mark_confirmed(self, payout_ids: str | Iterable[str]) -> None:
-        """These payouts are confirmed on chain: their deposits are ``done``."""
+    def add_candidate(self, payout_id: str, signed: SignedPayout) -> None:
+        """Persist a replacement transaction for a broadcast payout, before it is broadcast.
+
+        The payout then has several candidates spending one nonce (or the same inputs): at
+        most one can be mined, and whichever confirms completes the payout.
+        """
+        st = self.storage
+        with st.write() as txn:
+            payout = st.get(txn, "payouts", payout_id)
+            if payout is None or payout["status"] != "broadcast":
+                raise Conflict(f"payout {payout_id} is not waiting for confirmation")
+            payout["candidates"] = [*payout.get("candidates", []), signed.to_json()]
+            payout["replaced_at"] = self.now()
+            st.put(txn, "payouts", payout_id, payout)
+            for key in payout["deposit_keys"]:
+                record = st.get(txn, "deposits", key)
+                if record.get("payout_id") == payout_id:
+                    record["replacement_txids"] = [*record.get("replacement_txids", []),
+                                                   signed.txid]
+                    st.put(txn, "deposits", key, record)
+
+    def mark_confirmed(self, confirmed: dict[str, str]) -> None:
+        """These payouts are confirmed on chain (payout id -> the txid that confirmed):
+        their deposits are ``done``, with ``txid`` the transaction that paid them."""
         with self.storage.write() as txn:
-            for payout_id in [payout_ids] if isinstance(payout_ids, str) else payout_ids:
-                self._close_payout(txn, payout_id, "confirmed", Status.DONE, {})
+            for payout_id, txid in confirmed.items():
+                self._close_payout(txn, payout_id, "confirmed", Status.DONE,
+                                   {"txid": txid})
 
     def mark_needs_review(self, payout_id: str, reason: str) -> None:
         """The payout is provably dead or failed: hold its deposits for an operator."""

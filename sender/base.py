@@ -14,6 +14,9 @@ holds across crashes:
 
 ``tx_state`` reports what the chain says about a payout; only ``CONFIRMED`` finishes deposits,
 and ``FAILED``/``CONFLICTED``/``DROPPED`` send them to an operator, never back to "payable".
+``replace`` (optional) re-signs a stuck payout with the same nonce and a higher fee; the
+exchanger persists it as another candidate before broadcasting it, and whichever candidate
+confirms completes the payout.
 Backends translate their library's exceptions into the ``SenderError`` family here; nothing
 above ``sender/`` catches web3 or requests exceptions.
 """
@@ -128,6 +131,15 @@ class Sender(abc.ABC):
     @abc.abstractmethod
     def tx_state(self, signed: SignedPayout) -> TxState:
         """What the chain says about this payout now."""
+
+    def replace(self, signed: SignedPayout) -> SignedPayout | None:
+        """A fee-bumped replacement for a payout stuck unmined, or None.
+
+        The replacement spends the same nonce (or inputs) so at most one of them can ever be
+        mined; it must not be broadcast here. None when the backend cannot replace, when the
+        original is already mined, or when the fee cap leaves no room.
+        """
+        return None
 
     def validate_address(self, address: str) -> str:
         """Validate a buyer's receive address for this token; return its stored form."""

@@ -172,6 +172,8 @@ class SenderSection:
     max_outputs: int = 1  # outputs per payout transaction (batching where the chain allows)
     retry_max_wait: Duration = Duration(300)  # cap of the exponential retry backoff
     dead_after: Duration = Duration(6 * 3600)  # unconfirmed this long -> needs_review
+    replace_after: Duration = Duration(600)  # pending this long -> fee-bumped replacement
+    # with the same nonce (ERC-20); "0s" never replaces
 
 
 @dataclass
@@ -514,6 +516,8 @@ def validate(config: Config) -> list[str]:
     backend = config.sender.backend
     if backend and backend not in SENDER_BACKENDS:
         problems.append(f"sender.backend: {backend!r} is not one of {', '.join(SENDER_BACKENDS)}")
+    if config.sender.replace_after < 0:
+        problems.append("sender.replace_after: must be >= 0 (0 = never replace)")
     if config.sender.max_outputs < 1:
         problems.append("sender.max_outputs: must be >= 1")
     if config.sender_backend == "erc20":

@@ -127,6 +127,7 @@ class Service:
             check_wait=float(ex.tx_confirmation_check_wait) or 3.0,
             retry_max_wait=float(self.config.sender.retry_max_wait),
             dead_after=float(self.config.sender.dead_after),
+            replace_after=float(self.config.sender.replace_after),
             token_decimals={t.symbol: t.decimals for t in self.config.eth_tokens})
 
     # -- lifecycle -------------------------------------------------------------------------

@@ -290,6 +290,42 @@ def test_killed_after_persist_restart_broadcasts_the_same_txid_once(tmp_path, an
         teller.kill()
 
 
+
+def test_killed_after_a_replacement_is_persisted_the_restart_sends_it(
+        tmp_path, anvil_node) -> None:  # noqa: F811
+    """The crash point between persisting a replacement and sending it: after the restart
+    the persisted replacement goes out, and the buyer is paid once."""
+    chain = setup_chain(anvil_node, tokens=10**9, eth_wei=10**18)  # no automine: stays stuck
+    teller = SoakTeller(tmp_path, chain, confirmations=1)
+    teller.config.write_text(teller.config.read_text().replace(
+        'dead_after = "1h"', 'dead_after = "1h"\nreplace_after = "1s"'))
+    try:
+        teller.start(failpoints="after_replacement_persisted")
+        teller.deposit(teller.bind(BUYER), 100_000, "dd" * 32)
+        assert teller.wait_exit() == -9, teller.log_tail()
+        assert (teller.dir / "failpoint-after_replacement_persisted").exists()
+        payouts = teller.persisted_payouts()
+        assert len(payouts) == 1 and len(payouts[0]["candidates"]) == 1
+        replacement = payouts[0]["candidates"][0]["txid"]
+        assert not _known(anvil_node, replacement), "died before sending the replacement"
+
+        teller.start()
+        wait_until(lambda: _known(anvil_node, replacement), timeout=20,
+                   message="the persisted replacement sent after the restart")
+        anvil_node.mine(1)
+        wait_until(lambda: teller.deposits("done"), timeout=30, message="deposit done")
+        logs = transfers_from(chain, chain.hot.address)
+        assert [(t["to"], t["value"]) for t in logs] == [(BUYER, 1_000_000)]
+    finally:
+        teller.kill()
+
+
+def _known(node: AnvilNode, txid: str) -> bool:
+    try:
+        return node.w3.eth.get_transaction(txid) is not None
+    except Exception:  # noqa: BLE001 - TransactionNotFound: not (yet) known
+        return False
+
 # -- factory and keys ---------------------------------------------------------------------------
 
 
@@ -362,3 +398,39 @@ def test_unreachable_node_at_start_is_not_fatal(storage, chain, monkeypatch) -> 
     with pytest.raises(NodeUnavailable, match="unreachable"):
         sender.balance()
     assert sender.decimals == 18 and sender.token == "?"  # unknown until the node answers
+
+
+def test_stuck_payout_is_replaced_with_the_same_nonce_and_pays_once(
+        tmp_path, anvil_node, monkeypatch) -> None:  # noqa: F811
+    """Nothing is mined for a while: the teller persists and sends fee-bumped replacements
+    with the same nonce; once a block comes, exactly one of them pays the buyer."""
+    chain = setup_chain(anvil_node, tokens=10_000_000, eth_wei=10**18)
+    monkeypatch.setenv("TELLER_TEST_HOT_KEY", chain.hot.key.hex())
+    overrides = teller_overrides(chain, "TELLER_TEST_HOT_KEY").replace(
+        'backend = "erc20"', 'backend = "erc20"\nreplace_after = "1s"')
+    nonce_before = anvil_node.w3.eth.get_transaction_count(chain.hot.address)
+    harness = start_teller(tmp_path, overrides)
+    try:
+        address = harness.bind(BUYER)
+        harness.deposit(address, 100_000, "cc" * 32)  # 0.001 BTC at 1000 -> 1 TUSD
+
+        def replaced() -> list[str]:
+            records = harness.deposits("waiting_confirm")
+            return records[0].get("replacement_txids", []) if records else []
+
+        replacements = wait_until(replaced, timeout=20, message="a persisted replacement")
+        original = harness.deposits("waiting_confirm")[0]["txid"]
+        assert original not in replacements
+        anvil_node.mine(1)
+        done = wait_until(lambda: harness.deposits("done"), timeout=20, message="paid")
+        paid_txid = done[0]["txid"]
+        # the node kept the best-paying candidate: a replacement, not the original
+        assert paid_txid != original and paid_txid in done[0]["replacement_txids"]
+        receipt = anvil_node.w3.eth.get_transaction_receipt(paid_txid)
+        assert receipt["status"] == 1
+        assert chain.token.functions.balanceOf(BUYER).call() == 1_000_000
+        assert anvil_node.w3.eth.get_transaction_count(chain.hot.address) == nonce_before + 1
+        transfers = [t for t in transfers_from(chain, chain.hot.address) if t["to"] == BUYER]
+        assert len(transfers) == 1
+    finally:
+        harness.close()
