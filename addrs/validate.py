@@ -17,6 +17,7 @@ the tables of version bytes and HRPs live here.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 from bip_utils import Base58Decoder
@@ -256,17 +257,27 @@ def validate_skycoin_address(address: str) -> str:
     if not isinstance(address, str):
         raise InvalidAddress("Invalid base58 string")
     address = address.strip(" \t\n")
+    problem = _skycoin_address_problem(address)
+    if problem:
+        raise InvalidAddress(problem)
+    return address
+
+
+@functools.lru_cache(maxsize=65536)
+def _skycoin_address_problem(address: str) -> str:
+    """Why ``address`` is not a Skycoin address ("" if it is). Pure, so memoised: wallets
+    poll /api/status with the same address over and over."""
     if not address:
-        raise InvalidAddress("Invalid base58 string")
+        return "Invalid base58 string"
     if any(c not in _BASE58_CHARS for c in address):
-        raise InvalidAddress("Invalid base58 character")
+        return "Invalid base58 character"
     if len(address) > _MAX_BASE58_LEN:  # cannot be 25 bytes; base58 decoding is quadratic
-        raise InvalidAddress("Invalid address length")
+        return "Invalid address length"
     raw = Base58Decoder.Decode(address)
     if len(raw) != 25:
-        raise InvalidAddress("Invalid address length")
+        return "Invalid address length"
     if hashlib.sha256(raw[:21]).digest()[:4] != raw[21:]:
-        raise InvalidAddress("Invalid checksum")
+        return "Invalid checksum"
     if raw[20] != 0:
-        raise InvalidAddress("Address version invalid")
-    return address
+        return "Address version invalid"
+    return ""

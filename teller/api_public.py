@@ -22,7 +22,7 @@ from exchanger.status import Status
 from exchanger.store import BindError, BindLimitReached, PoolEmpty
 
 from .config import resolve_path
-from .http import error_response, install_error_handlers, json_response
+from .http import error_response, install_error_handlers, json_body, json_response
 from .jsonbody import BodyError, decode_object, string_field
 from .throttle import Throttle, client_ip
 
@@ -94,7 +94,12 @@ def create_public_app(service: Service) -> Flask:
             response.headers["Strict-Transport-Security"] = "max-age=31536000"
         return response
 
-    def status_response(raw_address: str) -> Response:
+    # receive address -> ((storage version, second), JSON body): wallets poll /api/status, and
+    # the body only changes on a write or, for waiting_deposit entries, with the clock second.
+    bodies: dict[str, tuple[tuple[int, int], bytes]] = {}
+
+    def status_lookup(raw_address: str) -> bytes | Response:
+        """The JSON body for a receive address, or the plain-text error Response."""
         sky_address = raw_address.strip(" \t\n\r")
         if not sky_address:
             return error_response(400, "Missing skyaddr")
@@ -102,8 +107,22 @@ def create_public_app(service: Service) -> Flask:
             sky_address = receive_address(sky_address)
         except InvalidAddress as exc:
             return address_error(exc)
+        key = (service.storage.version(), service.store.now())
+        cached = bodies.get(sky_address)
+        if cached is not None and cached[0] == key:
+            return cached[1]
         statuses = service.store.statuses_for(sky_address)
-        return json_response({"statuses": statuses} if statuses else {})
+        body = json_body({"statuses": statuses} if statuses else {})
+        if len(bodies) > 10_000:
+            bodies.clear()
+        bodies[sky_address] = (key, body)
+        return body
+
+    def status_response(raw_address: str) -> Response:
+        answer = status_lookup(raw_address)
+        if isinstance(answer, Response):
+            return answer
+        return Response(answer, status=200, content_type="application/json")
 
     @app.before_request
     def apply_throttle() -> Response | None:
@@ -189,19 +208,21 @@ def create_public_app(service: Service) -> Flask:
         if (environ.get("PATH_INFO") != "/api/status" or environ.get("REQUEST_METHOD") != "GET"
                 or "HTTP_ORIGIN" in environ):
             return flask_wsgi(environ, start_response)
-        response = throttle_response(environ.get("REMOTE_ADDR"),
-                                     environ.get("HTTP_X_FORWARDED_FOR"), "/api/status")
-        if response is None:
+        answer: bytes | Response | None = throttle_response(
+            environ.get("REMOTE_ADDR"), environ.get("HTTP_X_FORWARDED_FOR"), "/api/status")
+        if answer is None:
             query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
             raw = (query.get("skyaddr") or [""])[0] or (query.get("address") or [""])[0]
-            response = status_response(raw)
-        response = secure(response, environ.get("HTTP_X_FORWARDED_PROTO"))
-        body = response.get_data()
-        start_response(response.status, [*response.headers.items(),
-                                         ("Content-Length", str(len(body)))]
-                       if "Content-Length" not in response.headers
-                       else list(response.headers.items()))
-        return [body]
+            answer = status_lookup(raw)
+        if isinstance(answer, Response):  # a 4xx: rare, built the ordinary way
+            return secure(answer, environ.get("HTTP_X_FORWARDED_PROTO"))(environ,
+                                                                          start_response)
+        headers = [("Content-Type", "application/json"), *SECURITY_HEADERS.items(),
+                   ("Content-Length", str(len(answer)))]
+        if cfg.web.behind_proxy and environ.get("HTTP_X_FORWARDED_PROTO") == "https":
+            headers.append(("Strict-Transport-Security", "max-age=31536000"))
+        start_response("200 OK", headers)
+        return [answer]
 
     app.wsgi_app = status_fast_path  # type: ignore[method-assign]
 

@@ -22,9 +22,13 @@ log = logging.getLogger(__name__)
 logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 
 
+def json_body(data: Any) -> bytes:
+    """Pretty-printed JSON plus a newline, as the Go teller's JSON responses."""
+    return (json.dumps(data, indent=4, ensure_ascii=False) + "\n").encode()
+
+
 def json_response(data: Any, status: int = 200) -> Response:
-    body = json.dumps(data, indent=4, ensure_ascii=False) + "\n"
-    return Response(body, status=status, content_type="application/json")
+    return Response(json_body(data), status=status, content_type="application/json")
 
 
 def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
