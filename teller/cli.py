@@ -78,9 +78,9 @@ def run_command(config_path: str, data_dir: str) -> None:
     signal.signal(signal.SIGHUP, lambda *_: reopen(handler))
     pidfile = Path(config.pidfile) if config.pidfile else None
     try:
-        service.start()
-        if pidfile:
+        if pidfile:  # before any server answers: whoever sees the APIs up finds the pidfile
             pidfile.write_text(f"{os.getpid()}\n")
+        service.start()
         urls = ", ".join(f"{s.name} {s.url}" for s in service.servers)
         log.info("teller running (%s)", urls)
         while not stop.wait(1.0):
