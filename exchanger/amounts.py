@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Context, Decimal, InvalidOperation, localcontext
-from fractions import Fraction
 
 # Enough digits that no realistic value (wei amounts, 36-decimal tokens) is ever rounded.
 _CONTEXT = Context(prec=120, rounding=ROUND_DOWN)
@@ -91,7 +90,3 @@ def fixed_rate_display(rate: str, max_decimals: int, payout_decimals: int = SKY_
     bought = payout_amount(1, 0, rate, max_decimals, payout_decimals)
     return format_units(bought, payout_decimals)
 
-
-def ratio(rate: str) -> Fraction:
-    """The rate as an exact fraction (for accounting displays)."""
-    return Fraction(parse_rate(rate))

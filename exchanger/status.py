@@ -74,7 +74,3 @@ def check_transition(old: Status | None, new: Status) -> None:
     if (old, new) not in ALLOWED_TRANSITIONS:
         raise TransitionNotAllowed(old, new)
 
-
-def parse_status(text: str) -> Status:
-    """A status name from user input; ValueError for anything else."""
-    return Status(text)

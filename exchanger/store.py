@@ -23,7 +23,7 @@ from typing import Any
 from addrs.pool import AddressPool
 from sender.base import SignedPayout
 
-from .status import STORED_STATUSES, Status, check_transition
+from .status import Status, check_transition
 
 
 @dataclass(frozen=True)
@@ -305,11 +305,6 @@ class DepositStore:
                     break
             return out
 
-    def count_by_status(self) -> dict[str, int]:
-        with self.storage.read() as txn:
-            return {str(s): self.storage.count(txn, "deposits_by_status", f"{s}/")
-                    for s in STORED_STATUSES}
-
     def all_deposits(self, status: Status | None = None) -> list[dict[str, Any]]:
         """Deposits in creation (seq) order, optionally of one status."""
         if status is not None:
@@ -328,10 +323,6 @@ class DepositStore:
                 return self.deposits_of_address(coin, address, txn)
         return [st.get(txn, "deposits", key)
                 for _, key in st.items(txn, "deposits_by_address", f"{coin}/{address}/")]
-
-    def deposits_in_block(self, coin: str, block_hash: str) -> list[dict[str, Any]]:
-        return [r for r in self.all_deposits()
-                if r["coin_type"] == coin and r.get("block_hash") == block_hash]
 
     def statuses_for(self, sky_address: str) -> list[dict[str, Any]]:
         """The public /api/status list for a receive address, with a stable ``seq``.

@@ -79,10 +79,8 @@ class Service:
     def _load_address_files(self) -> None:
         problems: list[str] = []
         for coin in POOL_COINS:
-            enabled = self.config.coin_enabled(coin) or (
-                coin == "ETH" and bool(self.config.eth_tokens) and self.config.eth_scanner.enabled)
             path = self.config.address_file_for(coin)
-            if not enabled or not path:
+            if not self.config.coin_enabled(coin) or not path:
                 continue
             try:
                 addresses = load_address_file(resolve_path(self.config, path), coin,
@@ -173,8 +171,8 @@ class Service:
         return time.monotonic() - self.started_at
 
     def pool_coins(self) -> list[str]:
-        return [c for c in POOL_COINS if self.config.coin_enabled(c)
-                or (c == "ETH" and self.config.eth_tokens and self.config.eth_scanner.enabled)]
+        # Tokens are received at ETH addresses: the ETH pool is on whenever the ETH scanner is.
+        return [c for c in POOL_COINS if self.config.coin_enabled(c)]
 
     def check_pools(self) -> list[str]:
         """Pools under the low-water mark; each is logged once with notice=WATCH."""
