@@ -257,6 +257,29 @@ class DepositStore:
                 moved.append(key)
         return moved
 
+    def release_for_payment(self, key: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """Operator "retry": a held deposit becomes payable again, with a new payout later.
+
+        Refused (Conflict) while its old payout is open — signed or broadcast, it may still
+        confirm (a deposit reorged after payout is held with its payout open) — or confirmed:
+        a second payout would pay the buyer twice. Checked in the same transaction as the move.
+        """
+        st = self.storage
+        with st.write() as txn:
+            record = st.get(txn, "deposits", key)
+            if record is None:
+                raise Conflict(f"deposit {key} does not exist")
+            payout_id = record.get("payout_id")
+            payout = st.get(txn, "payouts", payout_id) if payout_id else None
+            if payout is not None and payout["status"] != "needs_review":
+                raise Conflict(
+                    f"payout {payout_id} (txid {payout['signed']['txid']}) is "
+                    f"{payout['status']}: it paid or may still pay this deposit; use mark_done "
+                    "once it confirms, or wait until it is held as dead")
+            return self._transition(txn, record, Status.NEEDS_REVIEW, Status.WAITING_SEND, {
+                **changes, "payout_id": "", "txid": "", "sky_sent": 0, "attempts": 0,
+                "next_attempt_at": 0})
+
     def update_fields(self, key: str, expected: Status, changes: dict[str, Any]) -> dict[str, Any]:
         """Change bookkeeping fields (retry counters, errors) without changing the status."""
         with self.storage.write() as txn:

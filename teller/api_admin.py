@@ -197,14 +197,14 @@ def create_admin_app(service: Service) -> Flask:
         target, meaning = REVIEW_ACTIONS[action]
         changes: dict[str, Any] = {"review_reason": "", "last_error": "",
                                    "review_note": f"{action}: {note}".strip()}
-        if action == "retry":
-            changes.update({"payout_id": "", "txid": "", "sky_sent": 0, "attempts": 0,
-                            "next_attempt_at": 0})
         if action == "cancel":
             changes.update({"error": note or "cancelled by operator",
                             "error_kind": "cancelled_by_operator"})
         try:
-            updated = service.store.transition(key, Status.NEEDS_REVIEW, target, changes)
+            if action == "retry":
+                updated = service.store.release_for_payment(key, changes)
+            else:
+                updated = service.store.transition(key, Status.NEEDS_REVIEW, target, changes)
         except Conflict as exc:
             return error_response(409, str(exc))
         log.warning("operator review of %s: %s (%s) note=%r", key, action, meaning, note)

@@ -202,24 +202,48 @@ def test_review_actions_on_a_held_deposit(teller: TellerHarness) -> None:
                                 "action": "mark_done"}), 404, "Deposit not found")
     assert t.statuses(SKY_ADDR) == ["needs_review"]
 
-    log.info("retry: the operator says the old payout can never confirm -> paid again")
-    updated = assert_json(review(t, {**ident, "action": "retry", "note": "tx dead"}))
-    assert updated["status"] == "waiting_send" and updated["review_note"] == "retry: tx dead"
-    second = t.wait_broadcasts(2)[-1]
-    t.confirm(second["txid"])
-    t.wait_status(SKY_ADDR, ["done"])
+    log.info("retry is refused: the payout confirmed, paying again would pay twice")
+    resp = review(t, {**ident, "action": "retry", "note": "tx dead?"})
+    assert resp.status_code == 409 and "is confirmed" in resp.text
+    assert t.statuses(SKY_ADDR) == ["needs_review"] and len(t.broadcasts()) == 1
+
+    log.info("mark_done and cancel both finish a held deposit without paying")
+    done = assert_json(review(t, {**ident, "action": "mark_done", "note": "seen on chain"}))
+    assert done["status"] == "done"
     log.info("a deposit that is not held cannot be reviewed: 409")
     resp = review(t, {**ident, "action": "mark_done"})
     assert resp.status_code == 409 and "expected needs_review" in resp.text
-
-    log.info("held again; mark_done and cancel both finish it without paying")
     t.service.store.orphan_deposits("BTC", ["dummy-1"], "reorged again")
-    done = assert_json(review(t, {**ident, "action": "mark_done", "note": "seen on chain"}))
-    assert done["status"] == "done"
-    t.service.store.orphan_deposits("BTC", ["dummy-1"], "and again")
     cancelled = assert_json(review(t, {**ident, "action": "cancel", "note": "refunded"}))
     assert (cancelled["status"], cancelled["error"], cancelled["error_kind"]) == \
         ("cancelled", "refunded", "cancelled_by_operator")
+    assert len(t.broadcasts()) == 1
+
+
+def test_retry_pays_again_only_when_the_old_payout_is_dead(teller: TellerHarness) -> None:
+    t = teller
+    tx = "ab" * 32
+    addr = t.bind(SKY_ADDR)
+    t.deposit(addr, 100_000, tx)
+    first = t.wait_broadcasts(1)[0]
+    key = f"BTC/{tx}:0"
+    ident = {"coin_type": "BTC", "deposit_id": f"{tx}:0"}
+    assert t.service is not None
+    payout_id = t.service.store.get(key)["payout_id"]
+
+    log.info("while the payout is in flight a retry is refused (it may still confirm)")
+    t.service.store.orphan_deposits("BTC", ["dummy-1"], "block dummy-1 reorged")
+    resp = review(t, {**ident, "action": "retry"})
+    assert resp.status_code == 409 and "is broadcast" in resp.text
+
+    log.info("the payout is proven dead (as the processor decides it): retry pays again, once")
+    t.service.store.mark_needs_review(payout_id, "dropped by the node")
+    updated = assert_json(review(t, {**ident, "action": "retry", "note": "tx dead"}))
+    assert updated["status"] == "waiting_send" and updated["review_note"] == "retry: tx dead"
+    second = t.wait_broadcasts(2)[-1]
+    assert second["txid"] != first["txid"]
+    t.confirm(second["txid"])
+    t.wait_status(SKY_ADDR, ["done"])
     assert len(t.broadcasts()) == 2
 
 
