@@ -197,8 +197,20 @@ class Exchanger:
         except SenderError as exc:
             self._note_sender_error(f"balance unavailable: {exc}")
             return False
-        batch: list[PayoutOutput] = []
         accepted: list[str] = []
+        try:
+            moved |= self._send_candidates(candidates, spendable, accepted)
+        except NodeUnavailable:
+            pass  # recorded on the deposits; the rest wait for the next pass, not a timeout each
+        self._accepted(accepted)
+        return moved or bool(accepted)
+
+    def _send_candidates(self, candidates: list[dict[str, Any]], spendable: int,
+                         accepted: list[str]) -> bool:
+        """Pay what the wallet can afford, in creation order; accepted payout ids are appended
+        to ``accepted`` (the caller records them even if this stops early)."""
+        moved = False
+        batch: list[PayoutOutput] = []
         for record in candidates:
             key = f"{record['coin_type']}/{record['deposit_id']}"
             try:
@@ -222,13 +234,13 @@ class Exchanger:
                 batch = []
                 if len(accepted) >= 50:  # keep waiting_confirm visible during long runs
                     self._accepted(accepted)
-                    moved, accepted = True, []
+                    accepted.clear()
+                    moved = True
                 if self._stop.is_set():
                     break
         if batch and not self._stop.is_set():
             accepted.extend(self._pay(batch))
-        self._accepted(accepted)
-        return moved or bool(accepted)
+        return moved
 
     def _accepted(self, payout_ids: list[str]) -> None:
         """Payouts the node accepted move their deposits to waiting_confirm, in one commit.
@@ -258,6 +270,8 @@ class Exchanger:
                 record = self.store.get(out.deposit_key)
                 if record is not None:
                     self._retry_later(record, f"{exc.kind}: {exc}")
+            if isinstance(exc, NodeUnavailable):
+                raise  # the node is down: stop this pass (see send_ready)
             return []
         try:
             self.store.create_payout(

@@ -19,6 +19,7 @@ from addrs.pool import AddressPool
 from exchanger.processor import Exchanger, ExchangerSettings
 from exchanger.status import Status, TransitionNotAllowed
 from exchanger.store import Conflict, Deposit, DepositStore, NoBinding
+from sender.base import NodeUnavailable
 from sender.dummy import DummySender
 from teller.storage import Storage
 from tests.support.service import BTC_ADDRESSES, SKY_ADDR, sky_address
@@ -290,3 +291,41 @@ def test_reorg_cancels_unpaid_and_holds_paid_deposits(machine: Machine) -> None:
     m.step()
     assert m.status("01" * 32) == "waiting_confirm"
     assert len(m.sender.broadcasts()) == 2
+
+
+class _NodeDownSender(DummySender):
+    """The dummy wallet behind a node that stops answering: build fails until it is back."""
+
+    down = False
+    builds = 0
+
+    def build(self, outputs, payout_id):  # type: ignore[no-untyped-def]
+        self.builds += 1
+        if self.down:
+            raise NodeUnavailable("skycoin node 127.0.0.1:6420 unreachable")
+        return super().build(outputs, payout_id)
+
+
+def test_node_outage_stops_the_send_pass_and_loses_nothing(tmp_path: Path) -> None:
+    m = make_machine(tmp_path / "db")
+    sender = _NodeDownSender(m.storage, coins_droplets=100 * SKY, hours=100)
+    m.exchanger.sender = sender
+    try:
+        addresses = [m.bind() for _ in range(3)]
+        for i, address in enumerate(addresses):
+            m.record(address, 100_000, tx=f"{i:064x}")
+        log.info("node down: one build attempt per pass, not one timeout per deposit")
+        sender.down = True
+        m.step()
+        assert sender.builds == 1
+        records = [m.store.get(f"BTC/{i:064x}:0") for i in range(3)]
+        assert [r["status"] for r in records] == ["waiting_send"] * 3
+        assert "unreachable" in records[0]["last_error"] and m.exchanger.sender_error
+        log.info("node back: every deposit is paid once")
+        sender.down = False
+        m.now[0] += 3600
+        m.step()
+        assert len(sender.broadcasts()) == 3
+        assert [m.status(tx=f"{i:064x}") for i in range(3)] == ["waiting_confirm"] * 3
+    finally:
+        m.storage.close()
