@@ -27,6 +27,15 @@ def _param(name: str) -> str:
     return (request.values.get(name) or "").strip()
 
 
+def _number(name: str, default: str = "") -> int | Response:
+    """A required unsigned parameter, or the Go teller's "<name> required"/"invalid <name>"."""
+    text = _param(name) or default
+    if not text:
+        return error_response(400, f"{name} required")
+    value = _uint(text)
+    return error_response(400, f"invalid {name}") if value is None else value
+
+
 def _uint(text: str, limit: int = _UINT64_MAX) -> int | None:
     """ASCII decimal digits within ``limit`` (as Go's strconv.ParseUint), else None."""
     if not text.isascii() or not text.isdigit() or int(text) > limit:
@@ -45,25 +54,18 @@ def create_dummy_app(service: Service) -> Flask:
             addr = _param("addr")
             if not addr:
                 return error_response(400, "addr required")
-            value_text = _param("value")
-            if not value_text:
-                return error_response(400, "value required")
-            value = _uint(value_text)
-            if value is None:
-                return error_response(400, "invalid value")
-            height_text = _param("height")
-            if not height_text:
-                return error_response(400, "height required")
-            height = _uint(height_text)
-            if height is None:
-                return error_response(400, "invalid height")
+            value = _number("value")
+            if isinstance(value, Response):
+                return value
+            height = _number("height")
+            if isinstance(height, Response):
+                return height
             tx = _param("tx")
             if not tx:
                 return error_response(400, "tx required")
-            n_text = _param("n") or "0"
-            n = _uint(n_text)
-            if n is None:
-                return error_response(400, "invalid n")
+            n = _number("n", default="0")
+            if isinstance(n, Response):
+                return n
             if n > _UINT32_MAX:
                 return error_response(400, "n too large")
             coin = _param("coin") or "BTC"
