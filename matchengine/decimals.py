@@ -11,7 +11,7 @@ same context reproduces the same numbers.
 from __future__ import annotations
 
 import re
-from decimal import ROUND_DOWN, Context, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Context, Decimal, DecimalException
 
 CTX = Context(prec=34, rounding=ROUND_DOWN, Emax=6144, Emin=-6143, clamp=1)
 ZERO = Decimal(0)
@@ -55,7 +55,7 @@ def _parse(text: str, prec: int) -> Decimal | None:
         value = CTX.create_decimal(text)
         if prec:
             value = value.quantize(_EXPONENTS[prec], rounding=ROUND_DOWN, context=CTX)
-    except (InvalidOperation, IndexError):
+    except (DecimalException, IndexError):  # InvalidOperation, Overflow ("1e999999"), ...
         return None
     return value
 

@@ -90,6 +90,25 @@ def _decimal(value: Any, prec: int) -> Decimal:
     return number
 
 
+# Every number lives in viabtc's 34-digit context. A value whose integer digits plus the
+# asset's saved decimals exceed it cannot be applied (the quantize fails half-way through a
+# write), so such values are refused while parsing, with nothing changed: code 1.
+DIGITS = 34
+
+
+def _bounded(value: Decimal, int_digits: int, what: str) -> Decimal:
+    if value and value.adjusted() >= int_digits:
+        raise invalid(f"{what} too large: at most {int_digits} integer digits")
+    return value
+
+
+def _order_digits(engine: Engine, conf: Any) -> int:
+    """Integer digits allowed in a market's amounts and prices: their product, at the larger
+    saved precision of the two assets, still fits the context."""
+    widest = max(engine.prec_save[conf.stock], engine.prec_save[conf.money])
+    return (DIGITS - widest) // 2 - 1
+
+
 def _positive(value: Any, prec: int) -> Decimal:
     number = _decimal(value, prec)
     if number <= 0:
@@ -122,7 +141,8 @@ def parse_write(engine: Engine, method: str, params: list) -> Op:
             raise invalid(f"unknown asset {asset!r}")
         business = _str(params[2], BUSINESS_MAX)
         business_id = _int(params[3])
-        change = _decimal(params[4], engine.prec_show[asset])
+        change = _bounded(_decimal(params[4], engine.prec_show[asset]),
+                          DIGITS - engine.prec_save[asset] - 3, "change")
         detail = params[5]
         if not isinstance(detail, dict):
             raise invalid("detail must be an object")
@@ -133,8 +153,9 @@ def parse_write(engine: Engine, method: str, params: list) -> Op:
         market = _market(engine, params[1])
         conf = market.conf
         side = _side(params[2])
-        amount = _positive(params[3], conf.stock_prec)
-        price = _positive(params[4], conf.money_prec)
+        limit = _order_digits(engine, conf)
+        amount = _bounded(_positive(params[3], conf.stock_prec), limit, "amount")
+        price = _bounded(_positive(params[4], conf.money_prec), limit, "price")
         taker_fee = _fee(params[5], conf.fee_prec)
         maker_fee = _fee(params[6], conf.fee_prec)
         source = _str(params[7], SOURCE_MAX)
@@ -145,7 +166,8 @@ def parse_write(engine: Engine, method: str, params: list) -> Op:
         user = _user(params[0])
         market = _market(engine, params[1])
         side = _side(params[2])
-        amount = _positive(params[3], market.conf.stock_prec)  # viabtc: stock_prec, also bids
+        amount = _bounded(_positive(params[3], market.conf.stock_prec),  # viabtc: stock_prec,
+                          _order_digits(engine, market.conf), "amount")  # also for bids
         taker_fee = _fee(params[4], market.conf.fee_prec)
         source = _str(params[5], SOURCE_MAX)
         return "put_market", (user, market.name, side, amount, taker_fee, source)

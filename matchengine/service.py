@@ -288,11 +288,13 @@ class CoreService:
         for group in batch:
             out = group.out
             for index, method, params in group.calls:
+                applying = False
                 try:
                     if self._failed:
                         raise CoreError(3, "service unavailable")
                     if method in write_methods:
                         op = parse_write(engine, method, params)
+                        applying = True  # from here a failure may leave memory half-changed
                         t = clock()
                         writer.begin(self.oper_id + 1)
                         out[index] = apply_write(engine, op, t)
@@ -308,11 +310,12 @@ class CoreService:
                 except CoreError as exc:
                     out[index] = exc
                 except Exception:
-                    # A bug. After a failed write the memory state may be half-changed and
-                    # unlogged, so stop taking requests rather than diverge from the log.
+                    # A bug. A write that failed while being applied may have left memory
+                    # half-changed and unlogged: stop taking requests rather than diverge from
+                    # the log. One that failed while being parsed changed nothing.
                     log.exception("request %s failed notice=WATCH", method)
                     out[index] = CoreError(2, "internal error")
-                    if method in write_methods:
+                    if applying:
                         self._failed = method + " raised"
         if not oplog:
             writer.discard()

@@ -178,7 +178,24 @@ BAD_CALLS = [
     ("market.kline", ["BTCUSDT", 1, 2**31, 7]), ("market.kline", ["BTCUSDT", 1, 2**31]),
     ("market.status", ["BTCUSDT", 0]), ("market.status_today", ["NOPE"]),
     ("market.user_deals", [1, "BTCUSDT", 0, 0]), ("market.user_deals", [1, "NOPE", 0, 10]),
+    # numbers that parse but cannot be applied in viabtc's 34-digit context
+    ("balance.update", [1, "BTC", "deposit", 9, "1e999999", {}]),
+    ("balance.update", [1, "BTC", "deposit", 9, "1e25", {}]),
+    ("balance.update", [1, "BTC", "deposit", 9, "-1e25", {}]),
+    ("order.put_limit", [1, "BTCUSDT", 2, "999999999999999999", "1", "0", "0", ""]),
+    ("order.put_limit", [1, "BTCUSDT", 2, "1", "1e20", "0", "0", ""]),
+    ("order.put_market", [1, "BTCUSDT", 2, "9999999999999999999999", "0", ""]),
+    ("order.depth", ["BTCUSDT", 10, "1e999999"]),
 ]
+
+
+def test_an_unappliable_number_does_not_take_the_core_down(traded):
+    """One huge change used to stop the core: every later request got code 3."""
+    core = traded
+    for method, params in BAD_CALLS[-7:]:
+        assert core.rpc(method, params)["error"]["code"] == 1
+    assert core.ok("balance.update", [3, "BTC", "deposit", 77, "2", {}]) == {"status": "success"}
+    assert core.ok("balance.query", [3, "BTC"])["BTC"]["available"] == "2"
 
 
 def test_bad_params_get_code_1_and_change_nothing(traded):
