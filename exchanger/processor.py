@@ -8,7 +8,8 @@ One thread runs ``Exchanger.run``. Each pass:
    same signed bytes (this is what happens after a crash between persist and broadcast);
 3. **send** — payable deposits, in creation order, are paid: amount computed, a payout built and
    signed, *persisted with its txid*, then broadcast outside any DB transaction, then the
-   deposits move to ``waiting_confirm``. A deposit the hot wallet cannot afford is skipped with
+   deposits move to ``waiting_confirm``. Where the backend allows (``Sender.build_ahead``),
+   several payouts share the persisting commit and go to the node together. A deposit the hot wallet cannot afford is skipped with
    a backoff, so smaller ones behind it still go (no head-of-line blocking); sends do not wait
    for earlier confirmations (pipelined);
 4. **confirm** — open payouts are checked; confirmed ones finish their deposits, dead ones
@@ -31,7 +32,6 @@ from typing import Any
 
 from sender.base import (
     BroadcastRejected,
-    InsufficientFunds,
     NodeUnavailable,
     PayoutOutput,
     Sender,
@@ -60,6 +60,9 @@ class ExchangerSettings:
     dead_after: float = 6 * 3600.0  # an unconfirmed payout unknown to the node this long is dead
     replace_after: float = 600.0  # pending this long: a fee-bumped replacement (0 = never)
     token_decimals: dict[str, int] | None = None  # deposit coin -> decimals (ERC-20 tokens)
+    # Confirmations reported one by one (the dummy API) are checked together, at most this
+    # often: each check is a commit, so one per report would cost an fsync each.
+    confirm_wake_window: float = 0.02
 
 
 # When several candidates spend one nonce (a payout and its replacements), the payout is as far
@@ -94,6 +97,12 @@ class Exchanger:
         self._stop = threading.Event()
         self._last_confirm_check = 0.0
         self._confirm_due = threading.Event()
+        self._woken_check_at = 0.0  # time.monotonic() of the last check
+        # Woken checks look only at the payouts named by the wake (see wake_confirmations).
+        self._hint_lock = threading.Lock()
+        self._hinted: set[str] = set()
+        self._hint_all = False
+        self._payout_of_txid: dict[str, str] = {}  # open payouts' candidate txids
         self._thread: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -112,10 +121,27 @@ class Exchanger:
         """New work may be there (a deposit was recorded, an operator acted)."""
         self._wake.set()
 
-    def wake_confirmations(self) -> None:
-        """A payout may have confirmed (e.g. the dummy API confirmed one): check now."""
+    def wake_confirmations(self, txid: str | None = None) -> None:
+        """A payout may have confirmed (e.g. the dummy API confirmed one): check now.
+
+        With a txid only that payout is checked (when this process knows it); without one, or
+        for a txid it does not know, every open payout is.
+        """
+        payout_id = self._payout_of_txid.get(txid) if txid else None
+        with self._hint_lock:
+            if payout_id is None:
+                self._hint_all = True
+            else:
+                self._hinted.add(payout_id)
         self._confirm_due.set()
         self._wake.set()
+
+    def _take_hints(self) -> set[str] | None:
+        """Payout ids to check after a wake, or None for all of them."""
+        with self._hint_lock:
+            hinted, everything = self._hinted, self._hint_all
+            self._hinted, self._hint_all = set(), False
+        return None if everything else hinted
 
     def run(self) -> None:
         while not self._stop.is_set():
@@ -131,6 +157,8 @@ class Exchanger:
                 self._wake.wait(self._idle_wait())
 
     def _idle_wait(self) -> float:
+        if self._confirm_due.is_set():
+            return max(0.0, self._woken_check_at + self.settings.confirm_wake_window - time.monotonic())
         return max(0.05, min(self.settings.check_wait, self._next_due() - self.clock()))
 
     def _next_due(self) -> float:
@@ -147,11 +175,20 @@ class Exchanger:
             progressed |= self.resume_unbroadcast()
             progressed |= self.send_ready()
         now = self.clock()
-        if self._confirm_due.is_set() or now - self._last_confirm_check >= \
-                self.settings.check_wait:
+        if now - self._last_confirm_check >= self.settings.check_wait:  # the regular poll
             self._confirm_due.clear()
+            self._take_hints()
             self._last_confirm_check = now
+            self._woken_check_at = time.monotonic()
             progressed |= self.check_confirmations()
+        elif self._confirm_due.is_set() and \
+                time.monotonic() - self._woken_check_at >= self.settings.confirm_wake_window:
+            self._confirm_due.clear()
+            self._woken_check_at = time.monotonic()
+            hinted = self._take_hints()
+            if hinted is None:
+                self._last_confirm_check = now
+            progressed |= self.check_confirmations(hinted)
         return progressed
 
     # -- 1. decide -------------------------------------------------------------------------
@@ -166,14 +203,12 @@ class Exchanger:
 
     def resume_unbroadcast(self) -> bool:
         now = self.clock()
-        accepted = []
-        for payout in self.store.open_payouts("signed"):
-            if payout.get("next_attempt_at", 0) > now:
-                continue
-            log.info("rebroadcasting persisted payout %s txid=%s", payout["id"],
-                     payout["signed"]["txid"])
-            if self._broadcast(payout["id"], SignedPayout.from_json(payout["signed"])):
-                accepted.append(payout["id"])
+        due = [(payout["id"], SignedPayout.from_json(payout["signed"]))
+               for payout in self.store.open_payouts("signed")
+               if payout.get("next_attempt_at", 0) <= now]
+        for payout_id, signed in due:
+            log.info("rebroadcasting persisted payout %s txid=%s", payout_id, signed.txid)
+        accepted = self._broadcast_all(due)
         self._accepted(accepted)
         return bool(accepted)
 
@@ -208,9 +243,14 @@ class Exchanger:
     def _send_candidates(self, candidates: list[dict[str, Any]], spendable: int,
                          accepted: list[str]) -> bool:
         """Pay what the wallet can afford, in creation order; accepted payout ids are appended
-        to ``accepted`` (the caller records them even if this stops early)."""
+        to ``accepted`` (the caller records them even if this stops early).
+
+        Outputs are grouped into transactions of ``sender.max_outputs``; up to
+        ``sender.build_ahead`` transactions are persisted in one commit, then broadcast.
+        """
         moved = False
-        batch: list[PayoutOutput] = []
+        outputs: list[PayoutOutput] = []
+        built: list[tuple[str, SignedPayout]] = []
         for record in candidates:
             key = f"{record['coin_type']}/{record['deposit_id']}"
             try:
@@ -228,18 +268,23 @@ class Exchanger:
                                   f"{format_units(spendable, self.sender.decimals)}")
                 continue
             spendable -= amount
-            batch.append(PayoutOutput(record["sky_address"], amount, key))
-            if len(batch) >= self.sender.max_outputs:
-                accepted.extend(self._pay(batch))
-                batch = []
-                if len(accepted) >= 50:  # keep waiting_confirm visible during long runs
-                    self._accepted(accepted)
-                    accepted.clear()
-                    moved = True
+            outputs.append(PayoutOutput(record["sky_address"], amount, key))
+            if len(outputs) >= self.sender.max_outputs:
+                built.extend(self._build(outputs))
+                outputs = []
+                if len(built) >= self.sender.build_ahead:
+                    accepted.extend(self._pay(built))
+                    built = []
+                    if len(accepted) >= 50:  # keep waiting_confirm visible during long runs
+                        self._accepted(accepted)
+                        accepted.clear()
+                        moved = True
                 if self._stop.is_set():
                     break
-        if batch and not self._stop.is_set():
-            accepted.extend(self._pay(batch))
+        if outputs and not self._stop.is_set():
+            built.extend(self._build(outputs))
+        if built:
+            accepted.extend(self._pay(built))
         return moved
 
     def _accepted(self, payout_ids: list[str]) -> None:
@@ -251,6 +296,10 @@ class Exchanger:
         if payout_ids:
             self.store.mark_broadcast(payout_ids)
             self.payouts_broadcast += len(payout_ids)
+            if self.sender.confirms_on_broadcast:
+                with self._hint_lock:
+                    self._hinted.update(payout_ids)
+                self._confirm_due.set()
             # A payout went out, but a deposit still held (sold out) keeps its message up.
             self.sender_error = self._held_error()
 
@@ -260,11 +309,15 @@ class Exchanger:
                 return record["last_error"]
         return ""
 
-    def _pay(self, outputs: list[PayoutOutput]) -> list[str]:
-        """Build, persist, broadcast one payout; returns [payout_id] if the node accepted it."""
+    def _build(self, outputs: list[PayoutOutput]) -> list[tuple[str, SignedPayout]]:
+        """Build and sign one payout: [(payout_id, signed)], or [] if the backend refused.
+
+        A node outage is re-raised to stop the pass; payouts built earlier in it were never
+        persisted, so dropping them changes nothing.
+        """
         payout_id = uuid.uuid4().hex
         try:
-            signed = self.sender.build(outputs, payout_id)
+            return [(payout_id, self.sender.build(outputs, payout_id))]
         except SenderError as exc:
             for out in outputs:
                 record = self.store.get(out.deposit_key)
@@ -273,35 +326,51 @@ class Exchanger:
             if isinstance(exc, NodeUnavailable):
                 raise  # the node is down: stop this pass (see send_ready)
             return []
-        try:
-            self.store.create_payout(
-                payout_id, signed,
-                lambda txn: self.sender.commit_built(self.store.storage, txn, signed))
-        except Conflict as exc:
-            log.warning("payout %s discarded before broadcast: %s", payout_id, exc)
-            return []
-        log.info("payout %s persisted txid=%s outputs=%d", payout_id, signed.txid,
-                 len(signed.outputs))
-        failpoints.hit("after_payout_persisted")
-        return [payout_id] if self._broadcast(payout_id, signed) else []
 
-    def _broadcast(self, payout_id: str, signed: SignedPayout) -> bool:
-        """Send the persisted bytes; True if the node accepted them (caller records it)."""
-        try:
-            self.sender.broadcast(signed)
-        except BroadcastRejected as exc:
-            return self._handle_rejected(payout_id, signed, exc)
-        except (NodeUnavailable, InsufficientFunds, SenderError) as exc:
-            payout = self.store.payout(payout_id)
-            attempts = payout.get("attempts", 0) + 1
-            self.store.update_payout(payout_id, {
-                "attempts": attempts, "last_error": str(exc),
-                "next_attempt_at": self._retry_at(attempts)})
-            self._note_sender_error(f"broadcast of {signed.txid} failed: {exc}")
-            return False
-        failpoints.hit("after_broadcast")
-        log.info("payout %s broadcast txid=%s", payout_id, signed.txid)
-        return True
+    def _pay(self, built: list[tuple[str, SignedPayout]]) -> list[str]:
+        """Persist built payouts in one commit, then broadcast them; returns the ids the node
+        accepted (the caller records them)."""
+        persisted = self.store.create_payouts(built, self.sender.commit_built)
+        for payout_id, signed in persisted:
+            log.info("payout %s persisted txid=%s outputs=%d", payout_id, signed.txid,
+                     len(signed.outputs))
+            self._payout_of_txid[signed.txid] = payout_id
+        if not persisted:
+            return []
+        failpoints.hit("after_payout_persisted")
+        return self._broadcast_all(persisted)
+
+    def _broadcast_all(self, persisted: list[tuple[str, SignedPayout]]) -> list[str]:
+        """Send persisted bytes, in order; returns the payout ids the node accepted."""
+        if not persisted:
+            return []
+        results = self.sender.broadcast_many([signed for _, signed in persisted])
+        accepted: list[str] = []
+        last_error: SenderError | None = None
+        for index, (payout_id, signed) in enumerate(persisted):
+            # Past the results: not tried after a node outage; they wait like the one that failed.
+            error = results[index] if index < len(results) else last_error
+            last_error = error or last_error
+            if error is None:
+                log.info("payout %s broadcast txid=%s", payout_id, signed.txid)
+                accepted.append(payout_id)
+            elif isinstance(error, BroadcastRejected):
+                if self._handle_rejected(payout_id, signed, error):
+                    accepted.append(payout_id)
+            else:
+                self._broadcast_failed(payout_id, signed, error)
+        if accepted:
+            failpoints.hit("after_broadcast")
+        return accepted
+
+    def _broadcast_failed(self, payout_id: str, signed: SignedPayout,
+                          error: SenderError) -> None:
+        payout = self.store.payout(payout_id)
+        attempts = payout.get("attempts", 0) + 1
+        self.store.update_payout(payout_id, {
+            "attempts": attempts, "last_error": str(error),
+            "next_attempt_at": self._retry_at(attempts)})
+        self._note_sender_error(f"broadcast of {signed.txid} failed: {error}")
 
     def _handle_rejected(self, payout_id: str, signed: SignedPayout,
                          exc: BroadcastRejected) -> bool:
@@ -320,12 +389,21 @@ class Exchanger:
 
     # -- 4. confirm ------------------------------------------------------------------------
 
-    def check_confirmations(self) -> bool:
+    def check_confirmations(self, payout_ids: set[str] | None = None) -> bool:
+        """Ask the chain about open payouts: all of them, or only ``payout_ids``."""
         moved = False
         confirmed: dict[str, str] = {}
-        for payout in self.store.open_payouts("broadcast"):
+        if payout_ids is None:
+            payouts = self.store.open_payouts("broadcast")
+            self._payout_of_txid = {}
+        else:
+            payouts = [p for p in map(self.store.payout, sorted(payout_ids))
+                       if p is not None and p["status"] == "broadcast"]
+        for payout in payouts:
             candidates = [SignedPayout.from_json(payout["signed"])] + [
                 SignedPayout.from_json(c) for c in payout.get("candidates", [])]
+            for candidate in candidates:
+                self._payout_of_txid[candidate.txid] = payout["id"]
             try:
                 states = [self.sender.tx_state(c) for c in candidates]
             except SenderError as exc:
@@ -350,6 +428,9 @@ class Exchanger:
         if confirmed:
             self.store.mark_confirmed(confirmed)
             self.payouts_confirmed += len(confirmed)
+            done = set(confirmed)
+            self._payout_of_txid = {t: p for t, p in self._payout_of_txid.items()
+                                    if p not in done}
         return moved or bool(confirmed)
 
     def _node_forgot(self, payout: dict[str, Any], newest: SignedPayout) -> bool:

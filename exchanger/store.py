@@ -14,6 +14,7 @@ as they are), with new fields for what the Go teller lacked: ``error_kind``, ``p
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -24,6 +25,8 @@ from addrs.pool import AddressPool
 from sender.base import SignedPayout
 
 from .status import Status, check_transition
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -391,35 +394,48 @@ class DepositStore:
 
     # -- payouts ---------------------------------------------------------------------------
 
-    def create_payout(self, payout_id: str, signed: SignedPayout,
-                      persist_backend: Callable[[Any], None]) -> dict[str, Any]:
-        """Persist a signed payout and attach it to its deposits, before any broadcast.
+    def create_payouts(self, built: list[tuple[str, SignedPayout]],
+                       commit_built: Callable[[Any, Any, SignedPayout], None],
+                       ) -> list[tuple[str, SignedPayout]]:
+        """Persist signed payouts and attach them to their deposits, in one commit, before any
+        of them is broadcast; returns the ones persisted.
 
-        Every deposit must still be ``waiting_send`` without a payout; otherwise nothing is
-        written and Conflict is raised (the signed transaction is then simply never sent).
+        Every deposit of a payout must still be ``waiting_send`` without a payout; otherwise
+        that payout is skipped (its signed transaction is then simply never sent) and logged.
+        ``commit_built(storage, txn, signed)`` records backend state (an ERC-20 nonce) in the
+        same transaction; if it raises, nothing is written.
         """
         st = self.storage
+        persisted: list[tuple[str, SignedPayout]] = []
         with st.write() as txn:
-            for out in signed.outputs:
-                record = st.get(txn, "deposits", out.deposit_key)
-                if (record is None or record["status"] != Status.WAITING_SEND
-                        or record.get("payout_id")):
-                    raise Conflict(f"deposit {out.deposit_key} is no longer payable")
-            payout = {
-                "id": payout_id, "status": "signed", "created_at": self.now(),
-                "broadcast_at": 0, "attempts": 0, "next_attempt_at": 0, "last_error": "",
-                "deposit_keys": [o.deposit_key for o in signed.outputs],
-                "signed": signed.to_json(),
-            }
-            st.put(txn, "payouts", payout_id, payout)
-            st.put(txn, "payouts_open", payout_id, "signed")
-            for out in signed.outputs:
-                record = st.get(txn, "deposits", out.deposit_key)
-                record.update({"payout_id": payout_id, "txid": signed.txid,
-                               "sky_sent": out.amount, "last_error": ""})
-                st.put(txn, "deposits", out.deposit_key, record)
-            persist_backend(txn)
-        return payout
+            for payout_id, signed in built:
+                records = [st.get(txn, "deposits", out.deposit_key) for out in signed.outputs]
+                stale = [out.deposit_key for out, record in zip(signed.outputs, records,
+                                                                strict=True)
+                         if not self._payable(record)]
+                if stale:
+                    log.warning("payout %s discarded before broadcast: deposit %s is no longer "
+                                "payable", payout_id, stale[0])
+                    continue
+                st.put(txn, "payouts", payout_id, {
+                    "id": payout_id, "status": "signed", "created_at": self.now(),
+                    "broadcast_at": 0, "attempts": 0, "next_attempt_at": 0, "last_error": "",
+                    "deposit_keys": [o.deposit_key for o in signed.outputs],
+                    "signed": signed.to_json(),
+                })
+                st.put(txn, "payouts_open", payout_id, "signed")
+                for out, record in zip(signed.outputs, records, strict=True):
+                    record.update({"payout_id": payout_id, "txid": signed.txid,
+                                   "sky_sent": out.amount, "last_error": ""})
+                    st.put(txn, "deposits", out.deposit_key, record)
+                commit_built(st, txn, signed)
+                persisted.append((payout_id, signed))
+        return persisted
+
+    @staticmethod
+    def _payable(record: dict[str, Any] | None) -> bool:
+        return (record is not None and record["status"] == Status.WAITING_SEND
+                and not record.get("payout_id"))
 
     def payout(self, payout_id: str) -> dict[str, Any] | None:
         with self.storage.read() as txn:

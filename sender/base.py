@@ -112,6 +112,11 @@ class Sender(abc.ABC):
     token: str = "SKY"  # what /api/health and accounting call the payout unit
     decimals: int = 6  # base units per token = 10**decimals
     max_outputs: int = 1  # outputs per transaction; > 1 only where the chain allows batching
+    # Payouts that may be built and persisted (one commit) before the first is broadcast; > 1
+    # only where a build does not depend on the node having seen the previous payout (a
+    # wallet choosing unspent outputs, a nonce read from the node, do).
+    build_ahead: int = 1
+    confirms_on_broadcast: bool = False  # a pretend chain that confirms at once: check right away
 
     @abc.abstractmethod
     def balance(self) -> Balance:
@@ -127,6 +132,25 @@ class Sender(abc.ABC):
     @abc.abstractmethod
     def broadcast(self, signed: SignedPayout) -> None:
         """Send exactly these bytes. "Already known" for our txid is success."""
+
+    def broadcast_many(self, payouts: list[SignedPayout]) -> list[SenderError | None]:
+        """Broadcast in order; one result per payout tried (None: accepted).
+
+        Stops after a ``NodeUnavailable``: payouts past the returned results were not tried.
+        Backends whose node takes many transactions at once override this.
+        """
+        results: list[SenderError | None] = []
+        for signed in payouts:
+            try:
+                self.broadcast(signed)
+            except NodeUnavailable as exc:
+                results.append(exc)
+                break
+            except SenderError as exc:
+                results.append(exc)
+            else:
+                results.append(None)
+        return results
 
     @abc.abstractmethod
     def tx_state(self, signed: SignedPayout) -> TxState:

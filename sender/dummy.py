@@ -4,7 +4,8 @@ Unlike the Go teller's in-memory dummy, broadcasts survive a restart, so a resta
 dummy mode sees the same chain it left and crash tests mean something: rebroadcasting a known
 txid is "already known" (success), never a second payment. It starts with ``dummy.sender_coins``
 SKY and ``dummy.sender_hours`` hours and answers "not enough coins" past its balance, as the Go
-dummy does. Transactions are confirmed by hand through the dummy HTTP API.
+dummy does. Transactions are confirmed by hand through the dummy HTTP API, or at once with
+``dummy.sender_autoconfirm``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,15 @@ from typing import Any
 
 from exchanger.amounts import SKY_DECIMALS, format_units
 
-from .base import Balance, InsufficientFunds, PayoutOutput, Sender, SignedPayout, TxState
+from .base import (
+    Balance,
+    InsufficientFunds,
+    PayoutOutput,
+    Sender,
+    SenderError,
+    SignedPayout,
+    TxState,
+)
 
 _PREFIX = "dummy/"
 
@@ -26,16 +35,25 @@ class DummySender(Sender):
     name = "dummy"
     token = "SKY"
     decimals = SKY_DECIMALS
+    build_ahead = 64  # our own ledger: a build never depends on an earlier broadcast
 
     def __init__(self, storage: Any, *, coins_droplets: int, hours: int,
-                 max_outputs: int = 1) -> None:
+                 max_outputs: int = 1, autoconfirm: bool = False) -> None:
         self.storage = storage
         self.hours = hours
+        self.confirms_on_broadcast = autoconfirm
         self.max_outputs = max_outputs
         self._lock = threading.Lock()
         with storage.write() as txn:
             if storage.get(txn, "sender", _PREFIX + "balance") is None:
                 storage.put(txn, "sender", _PREFIX + "balance", coins_droplets)
+            if storage.get(txn, "sender", _PREFIX + "pending_indexed") is None:
+                # Chains written before the unconfirmed index existed: index them once.
+                for _, tx in list(storage.items(txn, "sender", _PREFIX + "tx/")):
+                    if not tx["confirmed"]:
+                        storage.put(txn, "sender", _PREFIX + f"pending/{tx['seq']:016x}",
+                                    tx["seq"])
+                storage.put(txn, "sender", _PREFIX + "pending_indexed", True)
 
     # -- Sender ------------------------------------------------------------------------------
 
@@ -57,21 +75,37 @@ class DummySender(Sender):
         return SignedPayout(txid=txid, raw=raw, outputs=tuple(outputs))
 
     def broadcast(self, signed: SignedPayout) -> None:
+        error = self.broadcast_many([signed])[0]
+        if error is not None:
+            raise error
+
+    def broadcast_many(self, payouts: list[SignedPayout]) -> list[SenderError | None]:
+        """Every payout in one commit, as a node takes a batch of transactions at once."""
         st = self.storage
+        results: list[SenderError | None] = []
         with self._lock, st.write() as txn:
-            if st.get(txn, "sender", _PREFIX + "txid/" + signed.txid) is not None:
-                return  # already known: the same bytes were sent before
             balance = st.get(txn, "sender", _PREFIX + "balance")
-            total = sum(o.amount for o in signed.outputs)
-            if total > balance:
-                raise InsufficientFunds("InjectTransaction not enough coins")
-            seq = st.next_counter(txn, "dummy_broadcasts")
-            st.put(txn, "sender", _PREFIX + "balance", balance - total)
-            st.put(txn, "sender", _PREFIX + f"tx/{seq:016x}", {
-                "seq": seq, "txid": signed.txid, "confirmed": False,
-                "outputs": [{"address": o.address, "coins": o.amount} for o in signed.outputs],
-            })
-            st.put(txn, "sender", _PREFIX + "txid/" + signed.txid, seq)
+            for signed in payouts:
+                if st.get(txn, "sender", _PREFIX + "txid/" + signed.txid) is not None:
+                    results.append(None)  # already known: the same bytes were sent before
+                    continue
+                total = sum(o.amount for o in signed.outputs)
+                if total > balance:
+                    results.append(InsufficientFunds("InjectTransaction not enough coins"))
+                    continue
+                balance -= total
+                seq = st.next_counter(txn, "dummy_broadcasts")
+                st.put(txn, "sender", _PREFIX + f"tx/{seq:016x}", {
+                    "seq": seq, "txid": signed.txid, "confirmed": self.confirms_on_broadcast,
+                    "outputs": [{"address": o.address, "coins": o.amount}
+                                for o in signed.outputs],
+                })
+                st.put(txn, "sender", _PREFIX + "txid/" + signed.txid, seq)
+                if not self.confirms_on_broadcast:
+                    st.put(txn, "sender", _PREFIX + f"pending/{seq:016x}", seq)
+                results.append(None)
+            st.put(txn, "sender", _PREFIX + "balance", balance)
+        return results
 
     def tx_state(self, signed: SignedPayout) -> TxState:
         with self.storage.read() as txn:
@@ -90,9 +124,13 @@ class DummySender(Sender):
 
     def broadcasts(self, *, unconfirmed_only: bool = False) -> list[dict[str, Any]]:
         """Every broadcast in order, shaped like the Go dummy's /dummy/sender/broadcasts."""
-        with self.storage.read() as txn:
-            rows = [tx for _, tx in self.storage.items(txn, "sender", _PREFIX + "tx/")
-                    if not (unconfirmed_only and tx["confirmed"])]
+        st = self.storage
+        with st.read() as txn:
+            if unconfirmed_only:  # the index keeps this proportional to what is pending
+                rows = [st.get(txn, "sender", _PREFIX + f"tx/{seq:016x}")
+                        for _, seq in st.items(txn, "sender", _PREFIX + "pending/")]
+            else:
+                rows = [tx for _, tx in st.items(txn, "sender", _PREFIX + "tx/")]
         return [{"txid": tx["txid"], "confirmed": tx["confirmed"],
                  "outputs": [{"address": o["address"],
                               "coins": format_units(o["coins"], SKY_DECIMALS)}
@@ -115,6 +153,7 @@ class DummySender(Sender):
                 return False
             tx["confirmed"] = True
             st.put(txn, "sender", key, tx)
+            st.delete(txn, "sender", _PREFIX + f"pending/{number:016x}")
             return True
 
         return st.write_batched(write)  # many confirmations at once share one commit

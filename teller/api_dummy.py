@@ -100,7 +100,7 @@ def create_dummy_app(service: Service) -> Flask:
                     return error_response(400, "invalid seq")
             if not sender.confirm(txid=txid or None, seq=seq):
                 return error_response(404, "txn not found")
-            service.exchanger.wake_confirmations()
+            service.exchanger.wake_confirmations(txid or None)
             return Response("", status=200, content_type="text/plain; charset=utf-8")
 
     return app

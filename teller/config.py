@@ -214,6 +214,7 @@ class DummySection:
     http_addr: str = "127.0.0.1:4121"
     sender_coins: Decimal = Decimal("100")  # new: the dummy wallet's starting SKY
     sender_hours: int = 100  # new: the dummy wallet's starting coin hours
+    sender_autoconfirm: bool = False  # new: every broadcast confirms at once
     scanner_coins: list[str] = field(default_factory=list)  # new: coins the dummy scanner
     # serves when scanner = true (empty = every coin); the others use their real scanners
 

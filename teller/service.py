@@ -104,6 +104,7 @@ class Service:
                 self.storage,
                 coins_droplets=int(self.config.dummy.sender_coins.scaleb(6)),
                 hours=self.config.dummy.sender_hours,
+                autoconfirm=self.config.dummy.sender_autoconfirm,
                 max_outputs=self.config.sender.max_outputs)
         from sender.factory import create_sender  # real backends: imported only when used
 

@@ -81,13 +81,25 @@ def dumps(value: Any) -> bytes:
     return _ENCODER.encode(value).encode()
 
 
+_PLAIN = (str, int, bool, type(None))
+
+
 def _contains_float(value: Any) -> bool:
-    if isinstance(value, float):
-        return True
-    if isinstance(value, dict):
-        return any(_contains_float(v) for v in value.values())
-    if isinstance(value, list | tuple):
-        return any(_contains_float(v) for v in value)
+    # Iterative, exact-type fast path first: this runs on every record written.
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind in _PLAIN:
+            continue
+        if kind is dict:
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, float):
+            return True
     return False
 
 

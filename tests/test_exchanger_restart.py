@@ -98,8 +98,7 @@ def test_restart_with_a_persisted_unbroadcast_payout(harness: TellerHarness) -> 
         store.record_deposit(Deposit("BTC", addr, 100_000, height=5, tx=TX, n=0), "500")
         store.transition(KEY, Status.WAITING_DECIDE, Status.WAITING_SEND)
         signed = sender.build([PayoutOutput(SKY_ADDR, 500_000, KEY)], "payout-1")
-        store.create_payout("payout-1", signed,
-                            lambda txn: sender.commit_built(storage, txn, signed))
+        store.create_payouts([("payout-1", signed)], sender.commit_built)
         assert sender.broadcasts() == []
         assert store.get(KEY)["status"] == "waiting_send"
     finally:

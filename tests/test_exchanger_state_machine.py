@@ -19,7 +19,7 @@ from addrs.pool import AddressPool
 from exchanger.processor import Exchanger, ExchangerSettings
 from exchanger.status import Status, TransitionNotAllowed
 from exchanger.store import Conflict, Deposit, DepositStore, NoBinding
-from sender.base import NodeUnavailable
+from sender.base import InsufficientFunds, NodeUnavailable, PayoutOutput
 from sender.dummy import DummySender
 from teller.storage import Storage
 from tests.support.service import BTC_ADDRESSES, SKY_ADDR, sky_address
@@ -61,15 +61,18 @@ class Machine:
 
 
 def make_machine(path: Path, *, coins: int = 100 * SKY, send_enabled: bool = True,
-                 max_outputs: int = 1, max_decimals: int = 3) -> Machine:
+                 max_outputs: int = 1, max_decimals: int = 3,
+                 autoconfirm: bool = False) -> Machine:
     storage = Storage(path)
     pool = AddressPool(storage)
     pool.add("BTC", BTC_ADDRESSES)
     now = [1_000_000.0]
     store = DepositStore(storage, pool, clock=lambda: now[0])
-    sender = DummySender(storage, coins_droplets=coins, hours=100, max_outputs=max_outputs)
+    sender = DummySender(storage, coins_droplets=coins, hours=100, max_outputs=max_outputs,
+                         autoconfirm=autoconfirm)
     settings = ExchangerSettings(max_decimals=max_decimals, send_enabled=send_enabled,
-                                 check_wait=3600.0, retry_max_wait=60.0)
+                                 check_wait=3600.0, retry_max_wait=60.0,
+                                 confirm_wake_window=0.0)  # every step sees every wake
     exchanger = Exchanger(store, sender, settings, clock=lambda: now[0])
     return Machine(storage, pool, store, sender, exchanger, now)
 
@@ -329,3 +332,108 @@ def test_node_outage_stops_the_send_pass_and_loses_nothing(tmp_path: Path) -> No
         assert [m.status(tx=f"{i:064x}") for i in range(3)] == ["waiting_confirm"] * 3
     finally:
         m.storage.close()
+
+
+def test_payouts_built_ahead_share_their_commits(tmp_path: Path) -> None:
+    """The dummy chain takes many payouts at once: the pass costs the same commits for 2 or 8."""
+    commits = []
+    for count in (2, 8):
+        m = make_machine(tmp_path / f"db{count}")
+        try:
+            for i in range(count):
+                m.record(m.bind(sky_address(i)), 100_000, tx=f"{i:064x}")
+            before = m.storage.version()
+            m.step()
+            commits.append(m.storage.version() - before)
+            assert [r["status"] for r in m.store.all_deposits()] == ["waiting_confirm"] * count
+            assert len({tx["txid"] for tx in m.sender.broadcasts()}) == count
+        finally:
+            m.storage.close()
+    assert commits[0] == commits[1], commits
+
+
+def test_a_stale_payout_in_a_batch_is_skipped_alone(machine: Machine) -> None:
+    m = machine
+    keys = []
+    for i in range(2):
+        m.record(m.bind(sky_address(i)), 100_000, tx=f"{i:064x}")
+        keys.append(f"BTC/{i:064x}:0")
+    m.exchanger.decide()
+    built = [(f"payout-{i}", m.sender.build([PayoutOutput(sky_address(i), 500_000, key)],
+                                            f"payout-{i}"))
+             for i, key in enumerate(keys)]
+    log.info("an operator finishes the first deposit between build and persist")
+    m.store.transition(keys[0], Status.WAITING_SEND, Status.DONE, {"error": "by hand"})
+    persisted = m.store.create_payouts(built, m.sender.commit_built)
+    assert [payout_id for payout_id, _ in persisted] == ["payout-1"]
+    assert m.store.payout("payout-0") is None
+    assert m.store.get(keys[0])["payout_id"] == ""
+    assert m.store.get(keys[1])["payout_id"] == "payout-1"
+
+
+def test_dummy_broadcast_many_answers_for_each_payout(tmp_path: Path) -> None:
+    m = make_machine(tmp_path / "db", coins=1 * SKY)
+    try:
+        payouts = [m.sender.build([PayoutOutput(sky_address(i), SKY // 2, f"BTC/x{i}")],
+                                  f"p{i}") for i in range(3)]
+        results = m.sender.broadcast_many(payouts)
+        assert results[:2] == [None, None] and isinstance(results[2], InsufficientFunds)
+        assert m.sender.balance().coins == 0
+        log.info("the same bytes again are 'already known': no second debit")
+        assert m.sender.broadcast_many(payouts[:1]) == [None]
+        assert len(m.sender.broadcasts()) == 2
+    finally:
+        m.storage.close()
+
+
+def test_autoconfirm_finishes_without_a_confirm_call(tmp_path: Path) -> None:
+    m = make_machine(tmp_path / "db", autoconfirm=True)
+    try:
+        m.record(m.bind(), 100_000)
+        m.step()  # decided, paid, broadcast: the chain confirmed it at once
+        assert m.sender.broadcasts(unconfirmed_only=True) == []
+        m.step()
+        assert m.status() == "done"
+    finally:
+        m.storage.close()
+
+
+def test_unconfirmed_listing_follows_confirmations_and_indexes_old_chains(
+        tmp_path: Path) -> None:
+    m = make_machine(tmp_path / "db")
+    try:
+        for i in range(3):
+            m.record(m.bind(sky_address(i)), 100_000, tx=f"{i:064x}")
+        m.step()
+        first, *rest = m.sender.broadcasts()
+        m.sender.confirm(txid=first["txid"])
+        assert [b["txid"] for b in m.sender.broadcasts(unconfirmed_only=True)] == \
+            [b["txid"] for b in rest]
+        log.info("a chain written before the index existed is indexed on start")
+        with m.storage.write() as txn:
+            for key, _ in list(m.storage.items(txn, "sender", "dummy/pending")):
+                m.storage.delete(txn, "sender", key)
+        assert m.sender.broadcasts(unconfirmed_only=True) == []
+        reopened = DummySender(m.storage, coins_droplets=100 * SKY, hours=100)
+        assert [b["txid"] for b in reopened.broadcasts(unconfirmed_only=True)] == \
+            [b["txid"] for b in rest]
+    finally:
+        m.storage.close()
+
+
+def test_a_wake_with_a_txid_checks_that_payout_only(machine: Machine) -> None:
+    m = machine
+    for i in range(3):
+        m.record(m.bind(sky_address(i)), 100_000, tx=f"{i:064x}")
+    m.step()
+    txids = [b["txid"] for b in m.sender.broadcasts()]
+    for txid in txids:
+        m.sender.confirm(txid=txid)
+    m.exchanger.wake_confirmations(txids[1])
+    m.step()
+    assert [m.status(tx=f"{i:064x}") for i in range(3)] == \
+        ["waiting_confirm", "done", "waiting_confirm"]
+    log.info("a wake without a txid (or one this process does not know) checks them all")
+    m.exchanger.wake_confirmations("ff" * 32)
+    m.step()
+    assert [m.status(tx=f"{i:064x}") for i in range(3)] == ["done"] * 3
