@@ -34,7 +34,7 @@ def free_port() -> int:
 
 class BenchTeller:
     def __init__(self, addresses: int, *, coins: str = "100000000",
-                 max_outputs: int = 1) -> None:
+                 max_outputs: int = 1, autoconfirm: bool = False) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="teller-bench-"))
         deriver, _ = deriver_from_seed("BTC", MNEMONIC)
         (self.tmp / "btc.txt").write_text("\n".join(deriver.addresses(0, addresses)) + "\n")
@@ -51,7 +51,7 @@ addr_low_water = 0
 [sky_exchanger]
 sky_btc_exchange_rate = "500"
 sky_eth_exchange_rate = "100"
-tx_confirmation_check_wait = "50ms"
+tx_confirmation_check_wait = "1s"
 [btc_scanner]
 enabled = true
 [sender]
@@ -66,6 +66,7 @@ scanner = true
 sender = true
 http_addr = "127.0.0.1:{self.ports['dummy']}"
 sender_coins = "{coins}"
+sender_autoconfirm = {str(autoconfirm).lower()}
 """)
         self.proc = subprocess.Popen(
             [sys.executable, "-c", "from teller.cli import main; main()", "run",

@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
 """Deposits per second through a real teller in dummy mode, with instant confirmation.
 
-N buyers bind, N deposits are injected through the dummy API from 4 client threads, and a
-confirmer confirms every broadcast as soon as it appears; the clock runs from the first
-deposit to the moment all N are ``done``. The Go teller, with its defaults, pays one deposit
-per confirmation check (5 s) and one at a time: about 0.2 deposits/s.
+N buyers bind, N deposits are injected through the dummy API from 16 client threads (one
+keep-alive connection each, the concurrency bench/api.py uses), and every
+payout is confirmed at once: by the dummy chain itself (``[dummy] sender_autoconfirm``, the
+default here, as a real chain that the teller polls), or with ``--confirm api`` by a client
+that confirms each broadcast through ``/dummy/sender/confirm`` as soon as it appears (one more
+HTTP request per deposit into the same process). The clock runs from the first deposit to the
+moment all N are ``done``. The Go teller, with its defaults, pays one deposit per confirmation
+check (5 s) and one at a time: about 0.2 deposits/s.
 
-    .venv/bin/python bench/payout.py [-n 1000]
+    .venv/bin/python bench/payout.py [-n 1000] [--confirm instant|api] [--max-outputs K]
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import requests
 from _teller import BUYER, BenchTeller
 
 GO_TELLER_DEPOSITS_PER_S = 0.2
+CONFIRMERS = 4  # --confirm api: client threads confirming broadcasts
 
 
 def main() -> None:
@@ -30,8 +35,15 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=1000, help="deposits (default 1000)")
     parser.add_argument("--max-outputs", type=int, default=1,
                         help="outputs per payout transaction ([sender] max_outputs, default 1)")
+    parser.add_argument("--clients", type=int, default=16,
+                        help="concurrent deposit injectors, one keep-alive connection each "
+                             "(default 16, as bench/api.py)")
+    parser.add_argument("--confirm", choices=("instant", "api"), default="instant",
+                        help="instant: the dummy chain confirms on broadcast (default); "
+                             "api: a client confirms each broadcast over HTTP")
     args = parser.parse_args()
-    teller = BenchTeller(args.n, max_outputs=args.max_outputs)
+    teller = BenchTeller(args.n, max_outputs=args.max_outputs,
+                         autoconfirm=args.confirm == "instant")
     try:
         session = requests.Session()
         addresses = [session.post(teller.url("public") + "/api/bind",
@@ -51,7 +63,8 @@ def main() -> None:
                 raise SystemExit(f"{path}: HTTP {response.status} {body!r}")
             return body
 
-        def confirmer() -> None:
+        def confirmer(part: int, parts: int) -> None:
+            """Confirms its share of the unconfirmed broadcasts, over and over."""
             conn = client("dummy")
             while not stop.is_set():
                 try:
@@ -61,7 +74,7 @@ def main() -> None:
                     if stop.is_set():
                         return
                     raise
-                for b in pending:
+                for b in pending[part::parts]:
                     get(conn, "/dummy/sender/confirm", txid=b["txid"])
                 if not pending:
                     time.sleep(0.01)
@@ -74,9 +87,12 @@ def main() -> None:
             get(conn, "/dummy/scanner/deposit", addr=addresses[i], value=100_000, height=1,
                 tx=f"{i:064x}", n=0)
 
-        threading.Thread(target=confirmer, daemon=True).start()
+        print(f"injecting {args.n} deposits", flush=True)
+        if args.confirm == "api":
+            for part in range(CONFIRMERS):
+                threading.Thread(target=confirmer, args=(part, CONFIRMERS), daemon=True).start()
         started = time.perf_counter()
-        with ThreadPoolExecutor(4) as pool:
+        with ThreadPoolExecutor(args.clients) as pool:
             list(pool.map(inject, range(args.n)))
         injected = time.perf_counter() - started
         while True:
@@ -89,7 +105,8 @@ def main() -> None:
         elapsed = time.perf_counter() - started
         stop.set()
         rate = args.n / elapsed
-        print(f"deposits: {args.n}, payout outputs per transaction: {args.max_outputs}")
+        print(f"deposits: {args.n}, payout outputs per transaction: {args.max_outputs}, "
+              f"confirmation: {args.confirm}, clients: {args.clients}")
         print(f"injected in {injected:.2f} s; all done in {elapsed:.2f} s")
         print(f"deposits/s: {rate:.1f} (target >= 200; Go teller ~{GO_TELLER_DEPOSITS_PER_S}/s, "
               f"ratio {rate / GO_TELLER_DEPOSITS_PER_S:.0f}x)")
