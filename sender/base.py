@@ -24,6 +24,8 @@ above ``sender/`` catches web3 or requests exceptions.
 from __future__ import annotations
 
 import abc
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -167,9 +169,16 @@ class Sender(abc.ABC):
 
     def validate_address(self, address: str) -> str:
         """Validate a buyer's receive address for this token; return its stored form."""
-        from addrs.validate import validate_skycoin_address
-
-        return validate_skycoin_address(address)
+        return _skycoin_validator()(address)
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
+
+
+@functools.cache
+def _skycoin_validator() -> Callable[[str], str]:
+    # Imported on first use (addrs pulls in bip_utils), then kept: an import statement per call
+    # takes the interpreter's import lock on the hottest API path.
+    from addrs.validate import validate_skycoin_address
+
+    return validate_skycoin_address

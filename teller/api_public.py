@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs
+from urllib.parse import unquote_plus
 
 from flask import Flask, Response, request, send_from_directory
 
@@ -53,6 +53,18 @@ def format_go_duration(seconds: float) -> str:
     if minutes:
         return f"{int(minutes)}m{text}"
     return text
+
+
+def query_param(query: str, name: str) -> str:
+    """The first value of ``name`` in a query string ("" if absent), as werkzeug's args give.
+
+    parse_qs decodes every pair into a dict; the status fast path needs one value.
+    """
+    for pair in query.split("&"):
+        key, _, value = pair.partition("=")
+        if key == name or (("%" in key or "+" in key) and unquote_plus(key) == name):
+            return unquote_plus(value) if "%" in value or "+" in value else value
+    return ""
 
 
 def create_public_app(service: Service) -> Flask:
@@ -211,8 +223,8 @@ def create_public_app(service: Service) -> Flask:
         answer: bytes | Response | None = throttle_response(
             environ.get("REMOTE_ADDR"), environ.get("HTTP_X_FORWARDED_FOR"), "/api/status")
         if answer is None:
-            query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
-            raw = (query.get("skyaddr") or [""])[0] or (query.get("address") or [""])[0]
+            query = environ.get("QUERY_STRING", "")
+            raw = query_param(query, "skyaddr") or query_param(query, "address")
             answer = status_lookup(raw)
         if isinstance(answer, Response):  # a 4xx: rare, built the ordinary way
             return secure(answer, environ.get("HTTP_X_FORWARDED_PROTO"))(environ,

@@ -82,3 +82,16 @@ def test_seq_is_stable_whichever_address_is_paid_first(teller: TellerHarness) ->
     for payout in t.wait_broadcasts(2):
         t.confirm(payout["txid"])
     t.wait_status(SKY_ADDR, ["waiting_deposit", "done", "done"])
+
+
+def test_the_fast_path_reads_the_query_as_werkzeug_does(teller: TellerHarness) -> None:
+    """Percent-encoding, '+', repeats and the "address" alias give the Flask view's answer."""
+    t = teller
+    t.bind(SKY_ADDR)
+    bound = status_body(t, SKY_ADDR)
+    assert bound["statuses"]
+    encoded = "".join(f"%{b:02X}" for b in SKY_ADDR.encode())
+    for query in (f"skyaddr={encoded}", f"sky%61ddr={SKY_ADDR}", f"x=1&skyaddr={SKY_ADDR}&skyaddr=z",
+                  f"skyaddr=&address={SKY_ADDR}", f"skyaddr=+{SKY_ADDR}+"):
+        assert assert_json(t.get(t.public, "/api/status?" + query)) == bound, query
+    assert_api_error(t.get(t.public, "/api/status?skyaddr=+"), 400, "Missing skyaddr")
