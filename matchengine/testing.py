@@ -3,17 +3,16 @@ free port, and a polling wait. Used by the tests and handy for other packages' t
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import requests
-from waitress import create_server
 
 from matchengine.config import CoreConfig, load
 from matchengine.http import create_app
 from matchengine.service import CoreService
+from teller.http import Server
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository (core.toml)
 
@@ -35,11 +34,9 @@ class CoreServer:
 
     def __init__(self, data_dir: Path, config: CoreConfig | None = None) -> None:
         self.service = CoreService(config or core_config(), data_dir)
-        self.server = create_server(create_app(self.service), host="127.0.0.1", port=0,
-                                    threads=4)
-        self.url = f"http://127.0.0.1:{self.server.effective_port}/"
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
+        self.server = Server(create_app(self.service), "127.0.0.1:0", "core", threads=4)
+        self.url = self.server.url + "/"
+        self.server.start()
         self.session = requests.Session()
         self._id = 0
 
@@ -58,6 +55,5 @@ class CoreServer:
 
     def close(self) -> None:
         self.session.close()
-        self.server.close()
-        self.server.task_dispatcher.shutdown(timeout=2)
+        self.server.stop(timeout=2)
         self.service.stop()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import waitress
@@ -65,9 +66,14 @@ def split_hostport(addr: str) -> tuple[str, int]:
 
 
 class Server:
-    """One waitress server on ``host:port`` (port 0 picks a free one) in a daemon thread."""
+    """One waitress server on ``host:port`` (port 0 picks a free one) in a daemon thread.
 
-    def __init__(self, app: Flask, addr: str, name: str, threads: int = 16) -> None:
+    ``stop`` closes the sockets from the server's own thread: closing them under its running
+    ``select`` makes the loop die with EBADF.
+    """
+
+    def __init__(self, app: Callable[..., Any], addr: str, name: str,
+                 threads: int = 16) -> None:
         host, port = split_hostport(addr)
         self.name = name
         # Proxy headers (X-Forwarded-For/-Proto) reach the app untouched: waitress strips them
