@@ -12,6 +12,10 @@ holds across crashes:
    known" / "already in chain" / "nonce too low" for *our* txid is success. After a crash the
    exchanger calls it again with the same bytes; a backend never rebuilds on its own.
 
+Where a build does not depend on the node having seen the previous payout, ``build_ahead``
+lets the exchanger persist several payouts in one commit and send them with
+``broadcast_many`` (the dummy chain does; Skycoin and ERC-20 go one at a time).
+
 ``tx_state`` reports what the chain says about a payout; only ``CONFIRMED`` finishes deposits,
 and ``FAILED``/``CONFLICTED``/``DROPPED`` send them to an operator, never back to "payable".
 ``replace`` (optional) re-signs a stuck payout with the same nonce and a higher fee; the
