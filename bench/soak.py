@@ -20,10 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import random
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -46,8 +43,8 @@ from eth_utils import to_checksum_address  # noqa: E402
 
 from addrs.derive import deriver_from_seed  # noqa: E402
 from exchanger.amounts import format_units, payout_amount  # noqa: E402
-from teller.storage import Storage  # noqa: E402
-from tests.support.nodes import AnvilNode, free_port  # noqa: E402
+from tests.support.nodes import AnvilNode  # noqa: E402
+from tests.support.process import TellerProcess  # noqa: E402
 from tests.support.wait import wait_until  # noqa: E402
 from tools.contracts import deploy_test_token  # noqa: E402
 
@@ -94,149 +91,30 @@ def transfers_from(chain: ChainSetup, sender: str) -> list[dict[str, Any]]:
     return out
 
 
-CONFIG = """
-debug = false
-logfile = ""
-btc_addresses = "{btc_file}"
-eth_addresses = "{eth_file}"
-
-[teller]
-max_bound_addrs = 0
-addr_low_water = 0
-
-[sky_exchanger]
-sky_btc_exchange_rate = "{rate}"
-sky_eth_exchange_rate = "100"
-max_decimals = 3
-tx_confirmation_check_wait = "200ms"
-
-[sender]
-backend = "erc20"
-retry_max_wait = "1s"
-dead_after = "1h"
-
-[erc20_sender]
-url = "{url}"
-token = "{token}"
-key_file = "hot-key.json"
-password_file = "hot-key.password"
-confirmations_required = {confirmations}
-max_gas_price_gwei = "500"
-
-[btc_scanner]
-enabled = true
-
-[eth_scanner]
-enabled = false
-
-[web]
-http_addr = "127.0.0.1:{public}"
-throttle_max = 0
-
-[admin_panel]
-host = "127.0.0.1:{admin}"
-
-[dummy]
-scanner = true
-sender = false
-http_addr = "127.0.0.1:{dummy}"
-"""
-
-
-class SoakTeller:
-    """``teller run`` as a subprocess with the ERC-20 sender, restartable on one data dir."""
+class SoakTeller(TellerProcess):
+    """``teller run`` with the ERC-20 sender on anvil, restartable on one data dir."""
 
     def __init__(self, root: Path, chain: ChainSetup, *, confirmations: int = 1,
                  btc_addresses: int = 20) -> None:
-        self.root = Path(root)
-        self.dir = self.root / "data"
-        self.dir.mkdir(parents=True, exist_ok=True)
-        deriver, _ = deriver_from_seed("BTC", MNEMONIC)
-        (self.root / "btc_addresses.txt").write_text(
-            "# BTC deposit addresses (BIP44 of the public test mnemonic)\n"
-            + "".join(f"{a}\n" for a in deriver.addresses(0, btc_addresses)))
-        (self.root / "eth_addresses.txt").write_text("")
+        root = Path(root)
+        root.mkdir(parents=True, exist_ok=True)
         keystore = Account.encrypt(chain.hot.key, KEY_PASSWORD, kdf="pbkdf2", iterations=1024)
-        (self.root / "hot-key.json").write_text(json.dumps(keystore))
-        (self.root / "hot-key.password").write_text(KEY_PASSWORD + "\n")
-        self.ports = {"public": free_port(), "admin": free_port(), "dummy": free_port()}
-        self.config = self.root / "teller.toml"
-        self.config.write_text(CONFIG.format(
-            btc_file=self.root / "btc_addresses.txt", eth_file=self.root / "eth_addresses.txt",
-            rate=RATE, url=chain.node.url, token=chain.token.address,
-            confirmations=confirmations, **self.ports))
-        self.log_path = self.root / "teller.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.http = requests.Session()
+        (root / "hot-key.json").write_text(json.dumps(keystore))
+        (root / "hot-key.password").write_text(KEY_PASSWORD + "\n")
+        deriver, _ = deriver_from_seed("BTC", MNEMONIC)
+        super().__init__(root, deriver.addresses(0, btc_addresses), config={
+            "": {"debug": False},
+            "sky_exchanger": {"sky_btc_exchange_rate": RATE,
+                              "tx_confirmation_check_wait": "200ms"},
+            "sender": {"backend": "erc20", "dead_after": "1h"},
+            "erc20_sender": {"url": chain.node.url, "token": chain.token.address,
+                             "key_file": "hot-key.json", "password_file": "hot-key.password",
+                             "confirmations_required": confirmations,
+                             "max_gas_price_gwei": "500"},
+            "dummy": {"sender": False}})
 
-    def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.ports[name]}"
-
-    # -- process ---------------------------------------------------------------------------
-
-    def start(self, failpoints: str = "", timeout: float = 30.0) -> None:
-        env = {**os.environ, "TELLER_FAILPOINTS": failpoints}
-        with open(self.log_path, "ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-c", "from teller.cli import main; main()", "run",
-                 "-c", str(self.config), "-d", str(self.dir)],
-                cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL)
-        wait_until(self.ready, timeout=timeout, message="teller to answer /api/health")
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def ready(self) -> bool:
-        if self.proc is not None and self.proc.poll() is not None:
-            raise AssertionError(f"teller exited with {self.proc.returncode}:\n"
-                                 f"{self.log_tail()}")
-        return self.http.get(self.url("public") + "/api/health", timeout=2).ok
-
-    def kill(self) -> None:
-        """SIGKILL (no cleanup), then reap the process."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
-
-    def wait_exit(self, timeout: float = 30.0) -> int:
-        assert self.proc is not None
-        wait_until(lambda: self.proc.poll() is not None, timeout=timeout,
-                   message="teller to exit")
-        return self.proc.returncode
-
-    def log_tail(self, lines: int = 40) -> str:
-        if not self.log_path.exists():
-            return ""
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-    def persisted_payouts(self) -> list[dict[str, Any]]:
-        """Payout records straight from LMDB (only while the teller is down)."""
-        with Storage(self.dir) as storage, storage.read() as txn:
-            return [payout for _, payout in storage.items(txn, "payouts")]
-
-    # -- APIs ------------------------------------------------------------------------------
-
-    def bind(self, address: str) -> str:
-        r = self.http.post(self.url("public") + "/api/bind",
-                           json={"address": address, "coin_type": "BTC"}, timeout=5)
-        assert r.status_code == 200, r.text
-        return r.json()["deposit_address"]
-
-    def deposit(self, address: str, value: int, tx: str, n: int = 0) -> None:
-        r = self.http.get(self.url("dummy") + "/dummy/scanner/deposit", timeout=5,
-                          params={"addr": address, "value": value, "height": 1, "tx": tx,
-                                  "n": n})
-        assert r.status_code == 200, r.text
-
-    def deposits(self, status: str = "") -> list[dict[str, Any]]:
-        params = {"status": status} if status else {}
-        r = self.http.get(self.url("admin") + "/api/deposits", params=params, timeout=10)
-        assert r.status_code == 200, r.text
-        return r.json()["deposits"]
-
-    def accounting(self) -> dict[str, Any]:
-        return self.http.get(self.url("admin") + "/api/accounting", timeout=10).json()
+    def start(self, failpoints: str = "", wait: bool = True, timeout: float = 30) -> None:
+        super().start(failpoints, wait, timeout)
 
 
 # -- the soak ---------------------------------------------------------------------------------

@@ -22,12 +22,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def proc(tmp_path: Path):
     deriver, _ = deriver_from_seed("BTC", MNEMONIC)
-    extra = (f'\npidfile = "{tmp_path / "teller.pid"}"\n'
-             f'logfile = "{tmp_path / "teller-file.log"}"\n')
-    # pidfile/logfile are top-level keys: put them before the first table.
-    teller = TellerProcess(tmp_path, deriver.addresses(0, 5))
-    text = teller.config.read_text().replace('logfile = ""\n', extra, 1)
-    teller.config.write_text(text)
+    teller = TellerProcess(tmp_path, deriver.addresses(0, 5), config={"": {
+        "pidfile": str(tmp_path / "teller.pid"), "logfile": str(tmp_path / "teller-file.log")}})
     yield teller
     teller.kill()
 

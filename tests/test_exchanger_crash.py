@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from addrs.derive import deriver_from_seed
-from teller.storage import Storage
 from tests.support.process import TellerProcess
 from tests.support.wait import wait_until
 
@@ -32,12 +31,6 @@ pytestmark = pytest.mark.slow
 def btc_addresses(count: int) -> list[str]:
     deriver, _ = deriver_from_seed("BTC", MNEMONIC)
     return deriver.addresses(0, count)
-
-
-def persisted_payouts(data_dir: Path) -> list[dict]:
-    """Read the payout records straight from LMDB (the teller is dead: no lock is held)."""
-    with Storage(data_dir) as storage, storage.read() as txn:
-        return [payout for _, payout in storage.items(txn, "payouts")]
 
 
 @pytest.fixture
@@ -61,7 +54,7 @@ def test_crash_at_payout_boundary_pays_once(teller_proc: TellerProcess, failpoin
     assert (teller_proc.dir / f"failpoint-{failpoint}").exists(), "the crash path did not run"
 
     log.info("the dead process left exactly one persisted payout")
-    payouts = persisted_payouts(teller_proc.dir)
+    payouts = teller_proc.persisted_payouts()
     assert len(payouts) == 1
     assert payouts[0]["status"] == status_at_crash
     txid = payouts[0]["signed"]["txid"]

@@ -39,9 +39,7 @@ def test_generated_file_is_handed_out_in_order_and_topped_up_live(tmp_path: Path
     generated = json.loads(first.read_text())["btc_addresses"]
     assert generated[0] == BIP84_FIRST
 
-    proc = TellerProcess(tmp_path, generated)
-    proc.config.write_text(proc.config.read_text().replace(
-        "addr_low_water = 0", "addr_low_water = 2"))
+    proc = TellerProcess(tmp_path, generated, config={"teller": {"addr_low_water": 2}})
     try:
         proc.start()
         bound = [proc.bind(BUYER) for _ in range(3)]
