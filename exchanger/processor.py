@@ -9,9 +9,9 @@ One thread runs ``Exchanger.run``. Each pass:
 3. **send** — payable deposits, in creation order, are paid: amount computed, a payout built and
    signed, *persisted with its txid*, then broadcast outside any DB transaction, then the
    deposits move to ``waiting_confirm``. Where the backend allows (``Sender.build_ahead``),
-   several payouts share the persisting commit and go to the node together. A deposit the hot wallet cannot afford is skipped with
-   a backoff, so smaller ones behind it still go (no head-of-line blocking); sends do not wait
-   for earlier confirmations (pipelined);
+   several payouts share the persisting commit and go to the node together. A deposit the
+   hot wallet cannot afford is skipped with a backoff, so smaller ones behind it still go (no
+   head-of-line blocking); sends do not wait for earlier confirmations (pipelined);
 4. **confirm** — open payouts are checked; confirmed ones finish their deposits, dead ones
    (failed, conflicted, dropped past ``dead_after``) go to ``needs_review``.
 
@@ -345,12 +345,13 @@ class Exchanger:
         if not persisted:
             return []
         results = self.sender.broadcast_many([signed for _, signed in persisted])
+        # Past the results: not tried (the node failed); they wait like the one that failed,
+        # never counted as accepted.
+        untried = results[-1] if results and isinstance(results[-1], NodeUnavailable) \
+            else NodeUnavailable("not tried: the broadcast stopped before it")
         accepted: list[str] = []
-        last_error: SenderError | None = None
         for index, (payout_id, signed) in enumerate(persisted):
-            # Past the results: not tried after a node outage; they wait like the one that failed.
-            error = results[index] if index < len(results) else last_error
-            last_error = error or last_error
+            error = results[index] if index < len(results) else untried
             if error is None:
                 log.info("payout %s broadcast txid=%s", payout_id, signed.txid)
                 accepted.append(payout_id)

@@ -157,7 +157,8 @@ class DepositStore:
 
         Replays of the same ``txid:n`` return the stored record unchanged (the rate snapshotted
         at first sight stays). A deposit that a reorg had cancelled comes back to
-        ``waiting_decide`` when the chain includes it again.
+        ``waiting_decide`` when the chain includes it again; one an operator cancelled stays
+        cancelled (it may carry a payout that went out).
         """
         st = self.storage
         key = dep.key
@@ -165,7 +166,8 @@ class DepositStore:
         def write(txn: Any) -> tuple[dict[str, Any], bool]:
             existing = st.get(txn, "deposits", key)
             if existing is not None:
-                if existing["status"] != Status.CANCELLED:
+                if existing["status"] != Status.CANCELLED or \
+                        existing.get("error_kind") != "reorged":
                     return existing, False
                 return self._transition(txn, existing, Status.CANCELLED, Status.WAITING_DECIDE, {
                     "error": "", "error_kind": "", "block_hash": dep.block_hash,

@@ -51,13 +51,14 @@ T = TypeVar("T")
 class _Pending:
     """One caller's work in a group commit."""
 
-    __slots__ = ("fn", "result", "error", "done")
+    __slots__ = ("fn", "result", "error", "done", "lead")
 
     def __init__(self, fn: Callable[[Any], Any]) -> None:
         self.fn = fn
         self.result: Any = None
         self.error: BaseException | None = None
-        self.done = threading.Event()
+        self.done = threading.Event()  # set when committed, or when handed the lead
+        self.lead = False
 
 
 class StorageError(RuntimeError):
@@ -203,44 +204,49 @@ class Storage:
 
         The first caller to arrive leads: it runs every queued ``fn`` in one transaction, each
         inside its own nested transaction (an exception aborts only that caller's writes and is
-        re-raised to it), commits once, then wakes the others. A caller returns only after
-        the commit that holds its writes, so durability is the same as ``write()`` at a
-        fraction of the fsyncs when many requests write at once.
+        re-raised to it), commits once, wakes the others and hands the lead to the first caller
+        that queued meanwhile. A caller returns only after the commit that holds its writes, so
+        durability is the same as ``write()`` at a fraction of the fsyncs when many requests
+        write at once; and a leader does not stay behind to commit other callers' later work.
         """
         item = _Pending(fn)
         with self._batch_lock:
             self._batch.append(item)
-            lead = not self._leading
-            if lead:
-                self._leading = True
-        if not lead:
+            if not self._leading:
+                self._leading = item.lead = True
+        if not item.lead:
             item.done.wait()
-        else:
-            self._lead_batches()
+        if item.lead:  # first to arrive, or handed the lead while queued
+            self._lead_batch()
         if item.error is not None:
             raise item.error
         return item.result
 
-    def _lead_batches(self) -> None:
-        while True:
-            with self._batch_lock:
-                batch, self._batch = self._batch, []
-                if not batch:
-                    self._leading = False
-                    return
-            try:
-                with self.write() as txn:
-                    for item in batch:
-                        try:
-                            with self.env.begin(write=True, parent=txn) as child:
-                                item.result = item.fn(child)
-                        except Exception as exc:  # noqa: BLE001 - handed to its caller
-                            item.error = exc
-            except BaseException as exc:  # the commit failed: nobody's writes are durable
+    def _lead_batch(self) -> None:
+        """Commit everything queued (the leader's own work is in it), then pass the lead on."""
+        with self._batch_lock:
+            batch, self._batch = self._batch, []
+        try:
+            with self.write() as txn:
                 for item in batch:
-                    item.error = exc
+                    try:
+                        with self.env.begin(write=True, parent=txn) as child:
+                            item.result = item.fn(child)
+                    except Exception as exc:  # noqa: BLE001 - handed to its caller
+                        item.error = exc
+        except BaseException as exc:  # the commit failed: nobody's writes are durable
             for item in batch:
-                item.done.set()
+                item.error = exc
+        with self._batch_lock:
+            successor = self._batch[0] if self._batch else None
+            if successor is None:
+                self._leading = False
+            else:
+                successor.lead = True
+        for item in batch:
+            item.done.set()
+        if successor is not None:
+            successor.done.set()
 
     @contextlib.contextmanager
     def read(self) -> Iterator[lmdb.Transaction]:

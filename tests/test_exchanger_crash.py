@@ -122,3 +122,50 @@ def test_random_sigkills_during_a_burst(teller_proc: TellerProcess) -> None:
     expected = sorted(format(Decimal("0.05") * (i + 1), ".6f") for i in range(deposits))
     assert paid == expected
     assert len({b["txid"] for b in broadcasts}) == len(broadcasts) == deposits
+
+
+@pytest.mark.parametrize("failpoint", ["after_payout_persisted", "after_broadcast"])
+def test_crash_with_a_batch_of_payouts_pays_each_once(teller_proc: TellerProcess,
+                                                      failpoint: str) -> None:
+    """Several payouts persisted in one commit (build_ahead), then a SIGKILL: each goes out once."""
+    count = 3
+    log.info("send disabled: %d deposits wait together in waiting_send", count)
+    config = teller_proc.config.read_text()
+    teller_proc.config.write_text(config.replace("max_decimals = 3\n",
+                                                 "max_decimals = 3\nsend_enabled = false\n", 1))
+    teller_proc.start()
+    addresses = [teller_proc.bind(BUYER) for _ in range(count)]
+    for i, address in enumerate(addresses):
+        teller_proc.deposit(address, 100_000 * (i + 1), f"{i:064x}")
+    wait_until(lambda: len(teller_proc.deposits("waiting_send")) == count, timeout=10,
+               message="every deposit waiting_send")
+    teller_proc.terminate()
+
+    log.info("send enabled with %s armed: one pass persists the whole batch, then dies",
+             failpoint)
+    teller_proc.config.write_text(config)
+    teller_proc.start(failpoints=failpoint, wait=False)
+    assert teller_proc.wait_exit() == -9, teller_proc.log_tail()
+    assert (teller_proc.dir / f"failpoint-{failpoint}").exists(), "the crash path did not run"
+    payouts = teller_proc.persisted_payouts()
+    assert len(payouts) == count, "the batch was persisted in one commit"
+    assert {p["status"] for p in payouts} == {"signed"}
+    txids = {p["signed"]["txid"] for p in payouts}
+
+    log.info("restart: the same %d signed transactions go out, each once", count)
+    teller_proc.start()
+    wait_until(lambda: len(teller_proc.deposits("waiting_confirm")) == count, timeout=10,
+               message="every deposit waiting_confirm")
+    broadcasts = teller_proc.broadcasts()
+    assert sorted(b["txid"] for b in broadcasts) == sorted(txids)
+    for txid in txids:
+        teller_proc.confirm(txid)
+    done = wait_until(lambda: len(teller_proc.deposits("done")) == count and
+                      teller_proc.deposits("done"), timeout=10, message="every deposit done")
+    assert {d["txid"] for d in done} == txids
+    assert sorted(d["sky_sent"] for d in done) == [500_000, 1_000_000, 1_500_000]
+    assert sorted(o["coins"] for b in teller_proc.broadcasts() for o in b["outputs"]) == \
+        ["0.500000", "1.000000", "1.500000"]
+    teller_proc.terminate()
+    assert sorted(p["status"] for p in teller_proc.persisted_payouts()) == \
+        ["confirmed"] * count

@@ -437,3 +437,72 @@ def test_a_wake_with_a_txid_checks_that_payout_only(machine: Machine) -> None:
     m.exchanger.wake_confirmations("ff" * 32)
     m.step()
     assert [m.status(tx=f"{i:064x}") for i in range(3)] == ["done"] * 3
+
+
+def test_a_replay_does_not_undo_an_operator_cancel(machine: Machine) -> None:
+    """Only a reorg's cancel is undone by the chain bringing the deposit back."""
+    m = machine
+    key = f"BTC/{TX}:0"
+    address = m.bind()
+    m.record(address, 100_000)
+    m.step()
+    [payout] = m.sender.broadcasts()
+    m.store.orphan_deposits("BTC", ["block-1"], "block-1 left the chain")
+    assert m.status() == "needs_review"
+    log.info("the operator cancels the held deposit (as POST /api/deposits/review does)")
+    m.store.transition(key, Status.NEEDS_REVIEW, Status.CANCELLED,
+                       {"error": "paid out of band", "error_kind": "cancelled_by_operator"})
+    log.info("the block comes back and the scanner reports the deposit again")
+    record, created = m.record(address, 100_000)
+    assert not created and record["status"] == "cancelled"
+    assert record["error_kind"] == "cancelled_by_operator"
+    m.sender.confirm(txid=payout["txid"])
+    m.exchanger.wake_confirmations()
+    m.step()
+    assert m.status() == "cancelled"
+    assert len(m.sender.broadcasts()) == 1
+
+
+class _StopsMidBatchSender(DummySender):
+    """A node that takes the first ``accept`` payouts of a batch, then stops answering: with
+    ``short`` it answers only for the ones it took (no error for the rest)."""
+
+    accept: int | None = None
+    short = False
+
+    def broadcast_many(self, payouts):  # type: ignore[no-untyped-def]
+        if self.accept is None:
+            return super().broadcast_many(payouts)
+        results = super().broadcast_many(payouts[:self.accept])
+        return results if self.short else [*results, NodeUnavailable("node unreachable")]
+
+
+@pytest.mark.parametrize("short", [False, True])
+def test_payouts_not_tried_in_a_batch_wait_and_go_out_once(tmp_path: Path, short: bool) -> None:
+    m = make_machine(tmp_path / "db")
+    sender = _StopsMidBatchSender(m.storage, coins_droplets=100 * SKY, hours=100)
+    m.exchanger.sender = sender
+    txs = [f"{i:064x}" for i in range(3)]
+    try:
+        for i, tx in enumerate(txs):
+            m.record(m.bind(sky_address(i)), 100_000, tx=tx)
+        sender.accept, sender.short = 1, short
+        m.step()
+        assert [m.status(tx=tx) for tx in txs] == ["waiting_confirm", "waiting_send",
+                                                   "waiting_send"]
+        assert len(sender.broadcasts()) == 1
+        held = [m.store.payout(m.store.get(f"BTC/{tx}:0")["payout_id"]) for tx in txs[1:]]
+        assert [p["status"] for p in held] == ["signed", "signed"]
+        assert all(p["attempts"] == 1 and p["last_error"] for p in held)
+        log.info("the node is back: the persisted bytes go out, each once")
+        sender.accept = None
+        m.now[0] += 3600
+        m.step()
+        assert [m.status(tx=tx) for tx in txs] == ["waiting_confirm"] * 3
+        assert sorted(b["txid"] for b in sender.broadcasts()) == \
+            sorted(m.store.get(f"BTC/{tx}:0")["txid"] for tx in txs)
+        m.confirm_all()
+        assert [m.status(tx=tx) for tx in txs] == ["done"] * 3
+        assert len(sender.broadcasts()) == 3
+    finally:
+        m.storage.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -110,4 +111,45 @@ def test_write_batched_shares_commits_and_isolates_failures(tmp_path: Path) -> N
         stored = {key: value for key, value in storage.items(txn, "meta", "item/")}
     assert len(errors) == 10
     assert sorted(stored.values()) == [i for i in range(100) if i % 10]
+    storage.close()
+
+
+def test_write_batched_leader_returns_after_its_own_commit(tmp_path: Path) -> None:
+    """The caller that led a group commit hands the lead on: it does not stay behind to commit
+    the writes that queued meanwhile (a request thread would answer only once the load stops)."""
+    import threading
+
+    storage = Storage(tmp_path)
+    a_running, release_a, release_b, b_calling = (threading.Event() for _ in range(4))
+
+    def write_a(txn):
+        a_running.set()
+        release_a.wait(10)
+        storage.put(txn, "meta", "item/a", 1)
+
+    def write_b(txn):
+        release_b.wait(10)
+        storage.put(txn, "meta", "item/b", 2)
+
+    def call_b() -> None:
+        b_calling.set()
+        storage.write_batched(write_b)
+
+    leader = threading.Thread(target=storage.write_batched, args=(write_a,))
+    follower = threading.Thread(target=call_b)
+    leader.start()
+    assert a_running.wait(10)
+    follower.start()
+    assert b_calling.wait(10)
+    time.sleep(0.2)  # b is queued behind a's batch
+    release_a.set()
+    leader.join(3)
+    try:
+        assert not leader.is_alive(), "the leader waited for the next batch's writes"
+    finally:
+        release_b.set()
+        leader.join(10)
+        follower.join(10)
+    with storage.read() as txn:
+        assert dict(storage.items(txn, "meta", "item/")) == {"item/a": 1, "item/b": 2}
     storage.close()
