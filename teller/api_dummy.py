@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 _UINT32_MAX = 2**32 - 1
 _UINT64_MAX = 2**64 - 1
+# The deposit id "<tx>:<n>" is part of an LMDB key, which holds at most 511 bytes.
+_MAX_TX_BYTES = 256
 
 
 def _param(name: str) -> str:
@@ -38,9 +40,11 @@ def _number(name: str, default: str = "") -> int | Response:
 
 def _uint(text: str, limit: int = _UINT64_MAX) -> int | None:
     """ASCII decimal digits within ``limit`` (as Go's strconv.ParseUint), else None."""
-    if not text.isascii() or not text.isdigit() or int(text) > limit:
+    digits = text.lstrip("0") or "0"  # int() refuses more than 4300 digits: check length first
+    if not text.isascii() or not text.isdigit() or len(digits) > len(str(limit)):
         return None
-    return int(text)
+    value = int(digits)
+    return None if value > limit else value
 
 
 def create_dummy_app(service: Service) -> Flask:
@@ -63,6 +67,8 @@ def create_dummy_app(service: Service) -> Flask:
             tx = _param("tx")
             if not tx:
                 return error_response(400, "tx required")
+            if len(tx.encode()) > _MAX_TX_BYTES:
+                return error_response(400, "invalid tx")
             n = _number("n", default="0")
             if isinstance(n, Response):
                 return n

@@ -9,10 +9,11 @@ files (the buyer page) come from ``web.static_dir`` when it exists.
 
 from __future__ import annotations
 
+import codecs
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote_plus
+from urllib.parse import quote, unquote_plus
 
 from flask import Flask, Response, request, send_from_directory
 
@@ -32,6 +33,17 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 THROTTLED_PATHS = ("/api/bind", "/api/status")
+
+
+
+def _requote(exc: UnicodeError) -> tuple[str, int]:
+    """Bytes that are not UTF-8 stay percent-encoded, as werkzeug decodes request.args."""
+    bad = exc.object[exc.start:exc.end]  # type: ignore[attr-defined]
+    return quote(bad, safe=""), exc.end  # type: ignore[attr-defined]
+
+
+codecs.register_error("teller.url_requote", _requote)
+_URL_QUOTE_ERRORS = "teller.url_requote"
 
 SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
@@ -58,13 +70,18 @@ def format_go_duration(seconds: float) -> str:
 def query_param(query: str, name: str) -> str:
     """The first value of ``name`` in a query string ("" if absent), as werkzeug's args give.
 
-    parse_qs decodes every pair into a dict; the status fast path needs one value.
+    parse_qs decodes every pair into a dict; the status fast path needs one value. Bytes that
+    are not UTF-8 stay percent-encoded ("%FF"), as in werkzeug, not U+FFFD.
     """
     for pair in query.split("&"):
         key, _, value = pair.partition("=")
-        if key == name or (("%" in key or "+" in key) and unquote_plus(key) == name):
-            return unquote_plus(value) if "%" in value or "+" in value else value
+        if key == name or (("%" in key or "+" in key) and _unquote(key) == name):
+            return _unquote(value) if "%" in value or "+" in value else value
     return ""
+
+
+def _unquote(text: str) -> str:
+    return unquote_plus(text, errors=_URL_QUOTE_ERRORS)
 
 
 def create_public_app(service: Service) -> Flask:

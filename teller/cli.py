@@ -67,6 +67,8 @@ def run_command(config_path: str, data_dir: str) -> None:
         raise ConfigUsageError(str(exc)) from None
     except StorageError as exc:
         raise click.ClickException(str(exc)) from None
+    except OSError as exc:  # the data directory cannot be created or opened
+        raise click.ClickException(f"cannot use the data directory {data_dir}: {exc}") from None
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:

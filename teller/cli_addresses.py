@@ -30,7 +30,7 @@ from addrs.files import AddressFileError, load_address_file
 def addaddresses_command(file: str, coin: str, network: str, data_dir: str, dbfile: str) -> None:
     """Validate FILE (.json or .txt) and append its new addresses to the COIN pool."""
     from addrs.pool import AddressPool
-    from teller.storage import Storage
+    from teller.storage import Storage, StorageError
 
     try:
         addresses = load_address_file(file, coin, network)
@@ -39,7 +39,11 @@ def addaddresses_command(file: str, coin: str, network: str, data_dir: str, dbfi
             click.echo(problem, err=True)
         raise click.ClickException(f"{len(exc.problems)} bad line(s); nothing was added") \
             from None
-    storage = Storage(Path(data_dir).expanduser(), db_name=dbfile, exclusive=False)
+    try:
+        storage = Storage(Path(data_dir).expanduser(), db_name=dbfile, exclusive=False)
+    except (OSError, StorageError) as exc:
+        raise click.ClickException(f"cannot open the data directory {data_dir}: {exc}") \
+            from None
     try:
         pool = AddressPool(storage)
         result = pool.add(coin, addresses)

@@ -78,7 +78,10 @@ def _emit(generated: Generated, output: Path | None, as_json: bool) -> None:
     if output is None:
         click.echo(format_addresses(coin, generated.addresses, as_json), nl=False)
         return
-    write_address_file(output, coin, generated.addresses, as_json)
+    try:
+        write_address_file(output, coin, generated.addresses, as_json)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {output}: {exc.strerror}") from None
     click.echo(
         f"wrote {len(generated.addresses)} {coin} {generated.script_type} addresses "
         f"({generated.network}) to {output}",

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import threading
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ class Duration(float):
 
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_MAX_DURATION = threading.TIMEOUT_MAX  # a wait this long is forever (Go's limit is ~292 years)
 _DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
@@ -50,6 +52,8 @@ def parse_duration(value: Any) -> Duration:
     if isinstance(value, bool):
         raise ValueError("expected a duration such as \"20s\"")
     if isinstance(value, int | Decimal):
+        if not Decimal(value).is_finite() or not 0 <= value <= _MAX_DURATION:  # nan, inf, -5
+            raise ValueError(f"expected a duration such as \"20s\", not {value}")
         return Duration(value)
     if not isinstance(value, str) or not value:
         raise ValueError("expected a duration such as \"20s\"")
@@ -59,7 +63,7 @@ def parse_duration(value: Any) -> Duration:
             break
         total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
         pos = match.end()
-    if pos != len(value):
+    if pos != len(value) or total > _MAX_DURATION:
         raise ValueError(f"invalid duration {value!r} (use e.g. \"500ms\", \"20s\", \"1m30s\")")
     return Duration(total)
 
@@ -329,9 +333,10 @@ def _convert(type_name: str, value: Any, where: str, problems: list[str]) -> Any
         if type_name == "Duration":
             return parse_duration(value)
         if type_name == "Decimal":
-            if isinstance(value, bool):
-                raise ValueError("expected a number")
-            return Decimal(str(value))
+            number = None if isinstance(value, bool) else _decimal(value)
+            if number is None or not number.is_finite():
+                raise ValueError(f"expected a number, not {value!r}")
+            return number
         if type_name == "list[str]":
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise ValueError("expected a list of strings")
@@ -340,6 +345,13 @@ def _convert(type_name: str, value: Any, where: str, problems: list[str]) -> Any
         problems.append(f"{where}: {exc}")
         return None
     raise AssertionError(f"no converter for {type_name}")
+
+
+def _decimal(value: Any) -> Decimal | None:
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return None
 
 
 def _fill(obj: Any, data: dict[str, Any], prefix: str, problems: list[str]) -> None:
@@ -404,9 +416,12 @@ def load_config(path: str | Path) -> Config:
     if not path.exists() and path.suffix != ".toml" and path.with_suffix(".toml").exists():
         path = path.with_suffix(".toml")
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([f"cannot read config file: {exc.strerror}"], str(path)) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"cannot read config file: not UTF-8 text ({exc.reason} at byte "
+                           f"{exc.start})"], str(path)) from None
     return parse_config(text, str(path))
 
 

@@ -23,6 +23,10 @@ log = logging.getLogger(__name__)
 logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 
 
+# Every request body the APIs take (a bind, a review, a dummy deposit) is well under 1 KiB.
+MAX_BODY_BYTES = 1 << 20
+
+
 def json_body(data: Any) -> bytes:
     """Pretty-printed JSON plus a newline, as the Go teller's JSON responses."""
     return (json.dumps(data, indent=4, ensure_ascii=False) + "\n").encode()
@@ -41,9 +45,12 @@ def install_error_handlers(app: Flask, method_not_allowed: str = "Method Not All
     """Plain-text bodies for Flask's own errors, as Go's ``http.Error``/``http.NotFound`` give.
 
     404 is Go's ``404 page not found``; 405 carries ``Allow`` and ``method_not_allowed`` (the
-    public API's ``Invalid request method``, the admin API's status text); an unexpected
-    exception is logged with the method and path and answered ``Internal Server Error``.
+    public API's ``Invalid request method``, the admin API's status text); a body over
+    ``MAX_BODY_BYTES`` is ``413 Request Entity Too Large`` before it is read into memory; an
+    unexpected exception is logged with the method and path and answered
+    ``Internal Server Error``.
     """
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:

@@ -9,10 +9,12 @@ message in the same style.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 _LITERALS = {"t": "true", "f": "false", "n": "null"}
 _VALUE_START = set('{["-0123456789tfn')
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class BodyError(ValueError):
@@ -70,6 +72,9 @@ def decode_object(raw: bytes) -> dict[str, Any]:
         value = json.loads(text) if text.strip() else None
     except json.JSONDecodeError:
         raise BodyError(_go_syntax_error(text)) from None
+    except RecursionError:  # nested deeper than Python's stack allows (Go's limit is 10000)
+        opener = next((ch for ch in text if ch in "[{"), "[")
+        raise BodyError(f"invalid character {_go_char(opener)} exceeded max depth") from None
     if value is None and not text.strip():
         raise BodyError("EOF")
     if not isinstance(value, dict):
@@ -78,7 +83,16 @@ def decode_object(raw: bytes) -> dict[str, Any]:
         if value is None:  # Go decodes null into a struct as a no-op: an empty request
             return {}
         raise BodyError(f"json: cannot unmarshal {kind} into Go value of type object")
-    return value
+    return _valid_strings(value)
+
+
+def _valid_strings(body: dict[str, Any]) -> dict[str, Any]:
+    """Lone UTF-16 surrogates (``"\\ud800"``) in the top-level keys and string values become
+    U+FFFD, as Go's decoder makes them: kept, they cannot be encoded as UTF-8 and fail later as
+    a database key or a log line. Nested values are never read as fields."""
+    def fix(text: str) -> str:
+        return _LONE_SURROGATE.sub("\ufffd", text)
+    return {fix(k): fix(v) if isinstance(v, str) else v for k, v in body.items()}
 
 
 def string_field(body: dict[str, Any], name: str) -> str:

@@ -4,6 +4,10 @@ A token bucket per (client IP, path): it holds up to ``throttle_max`` requests a
 ``throttle_max / throttle_duration`` per second, so a client gets at most ``throttle_max``
 requests in a burst and that rate on average. ``web.behind_proxy`` decides whether the client
 IP comes from ``X-Forwarded-For`` (only then: otherwise anyone could pick their own bucket).
+
+At most ``max_clients`` buckets are kept, the least recently used dropped first (dict order is
+recency: a bucket is re-inserted on each request), so many client IPs cost bounded memory and
+O(1) per request.
 """
 
 from __future__ import annotations
@@ -15,8 +19,10 @@ from collections.abc import Callable
 
 class Throttle:
     def __init__(self, max_requests: int, duration: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 max_clients: int = 100_000) -> None:
         self.max_requests = max_requests
+        self.max_clients = max_clients
         self.duration = duration
         self.rate = max_requests / duration if duration > 0 else 0.0
         self.clock = clock
@@ -33,16 +39,14 @@ class Throttle:
         now = self.clock()
         key = (client, path)
         with self._lock:
-            tokens, last = self._buckets.get(key, (float(self.max_requests), now))
+            buckets = self._buckets
+            tokens, last = buckets.pop(key, (float(self.max_requests), now))
             tokens = min(float(self.max_requests), tokens + (now - last) * self.rate)
-            if tokens < 1.0:
-                self._buckets[key] = (tokens, now)
-                return False
-            self._buckets[key] = (tokens - 1.0, now)
-            if len(self._buckets) > 100_000:  # forget idle clients (their buckets are full)
-                self._buckets = {k: v for k, v in self._buckets.items()
-                                 if now - v[1] < self.duration}
-            return True
+            allowed = tokens >= 1.0
+            buckets[key] = (tokens - 1.0 if allowed else tokens, now)
+            while len(buckets) > self.max_clients:
+                del buckets[next(iter(buckets))]
+            return allowed
 
 
 def client_ip(remote_addr: str | None, forwarded_for: str | None, behind_proxy: bool) -> str:

@@ -254,3 +254,15 @@ def test_admin_errors_are_plain_text(teller: TellerHarness) -> None:
     assert "GET" in resp.headers["Allow"]
     assert_api_error(t.get(t.admin, "/api/nothing"), 404, "404 page not found")
     assert_api_error(t.get(t.admin, "/api/deposits/review"), 405, "Method Not Allowed")
+
+
+def test_review_of_a_lone_surrogate_id_is_404_not_500(teller: TellerHarness) -> None:
+    """"\ud800" could not be encoded as an LMDB key: UnicodeEncodeError, 500."""
+    t = teller
+    resp = t.post_json(t.admin, "/api/deposits/review",
+                       {"coin_type": "BTC", "deposit_id": "\ud800:0", "action": "cancel"})
+    assert_api_error(resp, 404, "Deposit not found")
+    resp = t.http.post(t.admin + "/api/deposits/review", data=b"[" * 100_000,
+                       headers={"Content-Type": "application/json"}, timeout=10)
+    assert_api_error(resp, 400,
+                     "Invalid json request body: invalid character '[' exceeded max depth")

@@ -165,3 +165,25 @@ def test_numbers_must_be_ascii_and_fit_go_integers(teller) -> None:  # noqa: F81
     r = teller.get(teller.dummy, "/dummy/sender/confirm", params={"seq": "\u0663"})
     assert_api_error(r, 400, "invalid seq")
     assert teller.deposits() == []
+
+
+def test_huge_numbers_and_ids_are_400_and_record_nothing(teller) -> None:  # noqa: F811
+    """int() refuses more than 4300 digits and LMDB keys hold 511 bytes: both were a 500."""
+    address = teller.bind(SKY_ADDR)
+    base = {"addr": address, "value": "1", "height": "1", "tx": "ab", "n": "0"}
+    for field, bad, message in (("value", "9" * 5000, "invalid value"),
+                                ("height", "1" * 5000, "invalid height"),
+                                ("n", "7" * 5000, "invalid n"),
+                                ("tx", "x" * 100_000, "invalid tx")):
+        r = teller.get(teller.dummy, "/dummy/scanner/deposit", params={**base, field: bad})
+        assert_api_error(r, 400, message)
+    r = teller.get(teller.dummy, "/dummy/sender/confirm", params={"seq": "9" * 5000})
+    assert_api_error(r, 400, "invalid seq")
+    assert teller.deposits() == []
+    log.info("leading zeros are fine, as in strconv.ParseUint; a 256-byte tx is accepted")
+    long_tx = "f" * 256
+    r = teller.get(teller.dummy, "/dummy/scanner/deposit",
+                   params={**base, "value": "0" * 5000 + "7", "tx": long_tx})
+    assert r.status_code == 200, r.text
+    [deposit] = teller.deposits()
+    assert (deposit["deposit_value"], deposit["deposit_id"]) == (7, f"{long_tx}:0")

@@ -196,3 +196,26 @@ def test_json_null_body_is_an_empty_request() -> None:
     assert decode_object(b"null") == {}
     assert decode_object(b'{"skyaddr": null}') == {"skyaddr": None}
     assert string_field({"skyaddr": None}, "skyaddr") == ""
+
+
+def test_deeply_nested_body_is_a_400_not_a_500(teller: TellerHarness) -> None:
+    """json.loads raised RecursionError past ~1000 levels, answered 500 Internal Server Error."""
+    t = teller
+    assert_api_error(post_raw(t, b"[" * 100_000, "application/json"), 400,
+                     "Invalid json request body: invalid character '[' exceeded max depth")
+    assert_api_error(post_raw(t, b'{"a":' * 5000 + b"1" + b"}" * 5000, "application/json"), 400,
+                     "Invalid json request body: invalid character '{' exceeded max depth")
+    assert remaining(t) == 5
+
+
+def test_lone_surrogates_become_replacement_characters_as_in_go() -> None:
+    body = decode_object(b'{"skyaddr": "a\\ud800b", "\\udfff": "x", "coin_type": "BTC"}')
+    assert body == {"skyaddr": "a\ufffdb", "\ufffd": "x", "coin_type": "BTC"}
+    assert decode_object(b'{"ok": "\\ud83d\\ude00"}') == {"ok": "\U0001f600"}  # a real pair
+
+
+def test_oversized_body_is_413_and_binds_nothing(teller: TellerHarness) -> None:
+    t = teller
+    body = b'{"skyaddr": "' + SKY_ADDR.encode() + b'", "coin_type": "BTC"}' + b" " * (2 << 20)
+    assert_api_error(post_raw(t, body, "application/json"), 413, "Request Entity Too Large")
+    assert remaining(t) == 5

@@ -5,6 +5,10 @@ from __future__ import annotations
 import logging
 import time
 
+import pytest
+from werkzeug.wrappers import Request
+
+from teller.api_public import query_param
 from tests.support.service import (
     SKY_ADDR,
     TellerHarness,
@@ -95,3 +99,31 @@ def test_the_fast_path_reads_the_query_as_werkzeug_does(teller: TellerHarness) -
                   f"skyaddr=&address={SKY_ADDR}", f"skyaddr=+{SKY_ADDR}+"):
         assert assert_json(t.get(t.public, "/api/status?" + query)) == bound, query
     assert_api_error(t.get(t.public, "/api/status?skyaddr=+"), 400, "Missing skyaddr")
+
+
+@pytest.mark.parametrize("query", [
+    "skyaddr=%ff", "skyaddr=a%ffb%C3%A9", "skyaddr=%C3", "skyaddr=%ED%A0%80", "%73kyaddr=%fe",
+    "skyaddr=%zz", "skyaddr=%2", "skyaddr=+a+", "skyaddr", "a=1&skyaddr=&skyaddr=2", "",
+    "skyaddr=a=b", "&&skyaddr=x&", "skyaddr;x=1",
+])
+def test_query_param_decodes_as_werkzeugs_args(query: str) -> None:
+    """Bytes that are not UTF-8 stay "%FF" in request.args; the fast path made them U+FFFD,
+    which an ETH payout token's address error shows ("invalid character" / length)."""
+    args = Request({"QUERY_STRING": query, "REQUEST_METHOD": "GET"}).args
+    assert query_param(query, "skyaddr") == args.get("skyaddr", "")
+
+
+def test_fast_path_and_flask_view_answer_alike(teller: TellerHarness) -> None:
+    """An Origin header sends GET /api/status through the Flask view (no CORS origin is
+    allowed here, so no header differs): every answer must be byte for byte the same."""
+    t = teller
+    t.bind(SKY_ADDR)
+    for query in ("skyaddr=%ff", "skyaddr=%zz", f"skyaddr={SKY_ADDR}%ff", f"sky%61ddr={SKY_ADDR}",
+                  f"skyaddr=%20{SKY_ADDR}", f"skyaddr=&address={SKY_ADDR}", "skyaddr",
+                  "skyaddr=" + "1" * 10_000, f"skyaddr={SKY_ADDR}%00", ""):
+        fast = t.get(t.public, "/api/status?" + query)
+        flask = t.get(t.public, "/api/status?" + query, headers={"Origin": "https://x.example"})
+        assert (fast.status_code, fast.content) == (flask.status_code, flask.content), query
+        for name in ("Content-Type", "X-Frame-Options", "X-Content-Type-Options",
+                     "Referrer-Policy", "Content-Length"):
+            assert fast.headers.get(name) == flask.headers.get(name), (query, name)

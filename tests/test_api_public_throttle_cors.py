@@ -81,6 +81,20 @@ def test_token_bucket_refills_at_max_per_duration() -> None:
     assert Throttle(0, 60.0).allow("a", "/p")  # throttle_max = 0 disables it
 
 
+def test_many_client_ips_keep_at_most_max_clients_buckets() -> None:
+    """All active within the duration: the old pruning kept them all (the dict grew without
+    bound and every request rebuilt it). Now the least recently seen bucket goes first."""
+    now = [1000.0]
+    throttle = Throttle(1, 60.0, clock=lambda: now[0], max_clients=100)
+    assert throttle.allow("busy", "/p")
+    for i in range(1000):
+        assert throttle.allow(f"10.0.{i // 256}.{i % 256}", "/p")
+        if i % 50 == 0:
+            assert not throttle.allow("busy", "/p")  # seen recently: never evicted
+        assert len(throttle._buckets) <= 100
+    assert not throttle.allow("10.0.3.231", "/p")  # the newest keep their (empty) buckets
+
+
 def test_client_ip_trusts_forwarded_for_only_behind_a_proxy() -> None:
     assert client_ip("10.0.0.2", "203.0.113.9, 10.0.0.1", behind_proxy=False) == "10.0.0.2"
     assert client_ip("10.0.0.2", "203.0.113.9, 10.0.0.1", behind_proxy=True) == "203.0.113.9"

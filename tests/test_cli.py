@@ -162,3 +162,25 @@ def test_teller_run_serves_until_sigterm(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+SEED = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about"
+
+
+def test_unwritable_output_or_data_dir_is_a_clear_error(runner: CliRunner, tmp_path: Path) -> None:
+    """OSError from -o into a missing directory, or -d naming a file, was a traceback."""
+    result = invoke(runner, "tool", "newbtcaddress", SEED, "1",
+                    "-o", str(tmp_path / "missing" / "a.txt"))
+    assert result.exit_code == 1, result.output
+    assert f"Error: cannot write {tmp_path / 'missing' / 'a.txt'}: No such file" in result.output
+    afile = tmp_path / "a.txt"
+    afile.write_text("1PZ63K3G4gZP6A6E2TTbBwxT5bFQGL2TLB\n")
+    result = invoke(runner, "tool", "addaddresses", str(afile), "--coin", "BTC",
+                    "-d", str(afile))
+    assert result.exit_code == 1, result.output
+    assert f"Error: cannot open the data directory {afile}" in result.output
+    write_address_files(tmp_path)
+    config = write_config(tmp_path)
+    result = invoke(runner, "run", "-c", str(config), "-d", str(afile))
+    assert result.exit_code == 1, result.output
+    assert f"Error: cannot use the data directory {afile}" in result.output

@@ -276,3 +276,36 @@ def test_address_files_resolve_relative_to_the_config(tmp_path: Path,
     (conf_dir / "teller.toml").write_text(MINIMAL)
     monkeypatch.chdir(tmp_path)
     assert load_config(conf_dir / "teller.toml").btc_addresses == "btc.txt"
+
+
+@pytest.mark.parametrize(("toml", "problem"), [
+    ("[dummy]\nsender_coins = \"nan\"\n", "dummy.sender_coins: expected a number, not 'nan'"),
+    ("[erc20_sender]\nmax_gas_price_gwei = \"abc\"\n",
+     "erc20_sender.max_gas_price_gwei: expected a number, not 'abc'"),
+    ("[erc20_sender]\nmax_gas_price_gwei = inf\n",
+     "erc20_sender.max_gas_price_gwei: expected a number, not Decimal('Infinity')"),
+    ("[web]\nthrottle_duration = nan\n",
+     'web.throttle_duration: expected a duration such as "20s", not NaN'),
+    ("[btc_scanner]\nscan_period = inf\n",
+     'btc_scanner.scan_period: expected a duration such as "20s", not Infinity'),
+    ("[sender]\nretry_max_wait = -5\n",
+     'sender.retry_max_wait: expected a duration such as "20s", not -5'),
+    ("[sender]\ndead_after = \"9999999999h\"\n",
+     "sender.dead_after: invalid duration '9999999999h' (use e.g. \"500ms\", \"20s\", \"1m30s\")"),
+])
+def test_non_finite_and_negative_values_are_listed_problems(toml: str, problem: str) -> None:
+    """NaN compared with < raised decimal.InvalidOperation (a traceback); nan, inf and negative
+    durations were accepted and reached sleep()/wait()."""
+    with pytest.raises(ConfigError) as info:
+        parse_config("bogus = 1\n" + toml)
+    assert problem in info.value.problems
+    assert "bogus: unknown key" in info.value.problems  # still every problem at once
+
+
+def test_config_file_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "teller.toml"
+    path.write_bytes(b'logfile = "\xff"\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.problems == [
+        "cannot read config file: not UTF-8 text (invalid start byte at byte 11)"]
