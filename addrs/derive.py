@@ -129,6 +129,31 @@ def key_version(extended_key: str) -> KeyVersion:
     return _BY_PUBLIC[version]
 
 
+def _option_problems(coin: str, version: KeyVersion, script_type: str, network: str) -> list[str]:
+    """Every reason why a ``version`` key cannot give ``coin`` addresses of this script and
+    network (empty when it can), so that an operator fixes all options in one go."""
+    problems: list[str] = []
+    if coin not in version.coins:
+        problems.append(
+            f"a {version.name} key is not usable for {coin}"
+            + (": use an xpub of m/44'/60'/0'" if coin == "ETH" else "")
+        )
+    if script_type not in SCRIPT_TYPES:
+        problems.append(
+            f"unknown address type {script_type!r}: expected {', '.join(SCRIPT_TYPES)}"
+        )
+    elif coin == "ETH" and script_type != "p2pkh":
+        problems.append(f"--type {script_type} does not apply to ETH")
+    if network not in NETWORKS:
+        problems.append(f"unknown network {network!r}: expected {', '.join(NETWORKS)}")
+    elif coin != "ETH" and version.testnet != (network != "mainnet"):
+        problems.append(
+            f"a {version.name} key is for {'test networks' if version.testnet else 'mainnet'}"
+            f", not {network}"
+        )
+    return problems
+
+
 class ReceiveAddressDeriver:
     """Receive addresses ``<account>/0/i`` of one account key for one coin, script and network."""
 
@@ -141,17 +166,17 @@ class ReceiveAddressDeriver:
     ) -> None:
         _check_coin(coin)
         version = key_version(extended_key)
-        if coin not in version.coins:
-            raise DerivationError(
-                f"a {version.name} key is not usable for {coin}"
-                + (": use an xpub of m/44'/60'/0'" if coin == "ETH" else "")
-            )
+        script_type = script_type or version.script_type
+        network = network or ("testnet" if version.testnet else "mainnet")
+        problems = _option_problems(coin, version, script_type, network)
         try:
             account = Bip32Secp256k1.FromExtendedKey(
                 extended_key.strip(), Bip32KeyNetVersions(version.public, version.private)
             )
         except Bip32KeyError as exc:
-            raise DerivationError(f"extended key: {exc}") from None
+            problems.insert(0, f"extended key: {exc}")
+        if problems:
+            raise DerivationError("; ".join(problems))
         self._init(coin, account, version, script_type, network)
 
     @classmethod
@@ -160,32 +185,24 @@ class ReceiveAddressDeriver:
         network: str,
     ) -> ReceiveAddressDeriver:
         """Build from an already-derived account key (the seed route)."""
+        _check_coin(coin)
+        problems = _option_problems(coin, version, script_type, network)
+        if problems:
+            raise DerivationError("; ".join(problems))
         self = cls.__new__(cls)
         self._init(coin, account, version, script_type, network)
         return self
 
     def _init(
-        self, coin: str, account: Bip32Secp256k1, version: KeyVersion, script_type: str | None,
-        network: str | None,
+        self, coin: str, account: Bip32Secp256k1, version: KeyVersion, script_type: str,
+        network: str,
     ) -> None:
+        """Set up a deriver from options that ``_option_problems`` found nothing wrong with."""
         self.coin = coin
         self.key_version = version
         self.depth = int(account.Depth())
-        self.script_type = script_type or version.script_type
-        if self.script_type not in SCRIPT_TYPES:
-            raise DerivationError(
-                f"unknown address type {self.script_type!r}: expected {', '.join(SCRIPT_TYPES)}"
-            )
-        if coin == "ETH" and self.script_type != "p2pkh":
-            raise DerivationError(f"--type {self.script_type} does not apply to ETH")
-        self.network = network or ("testnet" if version.testnet else "mainnet")
-        if self.network not in NETWORKS:
-            raise DerivationError(f"unknown network {self.network!r}: expected {NETWORKS}")
-        if coin != "ETH" and version.testnet != (self.network != "mainnet"):
-            raise DerivationError(
-                f"a {version.name} key is for {'test networks' if version.testnet else 'mainnet'}"
-                f", not {self.network}"
-            )
+        self.script_type = script_type
+        self.network = network
         account.ConvertToPublic()  # the seed route hands in a private key: drop it here
         self._change = account.ChildKey(0)
         self._change_pub = self._change.PublicKey().RawCompressed().ToBytes()

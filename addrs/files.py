@@ -4,6 +4,9 @@ Formats are the Go teller's, so existing files load unchanged:
 - JSON: ``{"btc_addresses": [...]}`` (``ltc_addresses`` / ``eth_addresses`` for the other coins);
 - text: one address per line, blank lines and ``#`` comments skipped.
 
+Either may start with a UTF-8 byte-order mark and use CRLF line ends (files saved by Windows
+editors and spreadsheets); both are accepted.
+
 Loading reports every problem of a file at once (with its line, or the 1-based entry index for
 JSON) so an operator fixes the file in one pass instead of one error per restart.
 """
@@ -37,7 +40,7 @@ def json_key(coin: str) -> str:
 def _entries(path: Path, coin: str) -> list[tuple[int, object]]:
     """(line-or-index, raw entry) pairs; raises AddressFileError for an unreadable file."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a leading BOM is not part of line 1
     except (OSError, UnicodeDecodeError) as exc:
         raise AddressFileError(path, [f"{path}: cannot read: {exc}"]) from None
     if path.suffix.lower() != ".json":
@@ -60,6 +63,18 @@ def _entries(path: Path, coin: str) -> list[tuple[int, object]]:
     return list(enumerate(items, start=1))
 
 
+_SHOWN_MAX = 100  # characters of a bad entry quoted in a problem
+
+
+def _shown(raw: object) -> str:
+    """A bad entry as quoted in a problem: stripped, and cut short when it is long (a wrong
+    file can hold lines of any length; the problem should still fit on a screen line)."""
+    text = raw.strip() if isinstance(raw, str) else repr(raw)
+    if len(text) <= _SHOWN_MAX:
+        return text
+    return f"{text[:_SHOWN_MAX - 20]}… ({len(text)} characters)"
+
+
 def scan_address_file(
     path: str | Path, coin: str, network: str = "mainnet"
 ) -> tuple[list[tuple[int, str]], list[str]]:
@@ -75,16 +90,16 @@ def scan_address_file(
     good: list[tuple[int, str]] = []
     for line, raw in _entries(path, coin):
         if not isinstance(raw, str):
-            problems.append(f"{path}:{line}: {raw!r}: not a string")
+            problems.append(f"{path}:{line}: {_shown(raw)}: not a string")
             continue
         try:
             address = normalize_deposit_address(coin, raw, network)
         except InvalidAddress as exc:
-            problems.append(f"{path}:{line}: {raw.strip()}: {exc}")
+            problems.append(f"{path}:{line}: {_shown(raw)}: {exc}")
             continue
         if address in first_seen:
             problems.append(
-                f"{path}:{line}: {raw.strip()}: duplicate of line {first_seen[address]}"
+                f"{path}:{line}: {_shown(raw)}: duplicate of line {first_seen[address]}"
             )
             continue
         first_seen[address] = line

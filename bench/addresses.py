@@ -27,8 +27,10 @@ MNEMONIC = " ".join(["abandon"] * 11 + ["about"])
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-n", type=int, default=100_000)
+    parser.add_argument("-n", type=int, default=100_000, help="addresses per coin (default 100000)")
     args = parser.parse_args()
+    if args.n < 1:
+        parser.error("-n must be at least 1")
     _, eth_xpub = deriver_from_seed("ETH", MNEMONIC)
     for coin, key in (("BTC", ZPUB), ("ETH", eth_xpub)):
         started = time.perf_counter()

@@ -10,7 +10,7 @@ HTTP request per deposit into the same process). The clock runs from the first d
 moment all N are ``done``. The Go teller, with its defaults, pays one deposit per confirmation
 check (5 s) and one at a time: about 0.2 deposits/s.
 
-    .venv/bin/python bench/payout.py [-n 1000] [--confirm instant|api] [--max-outputs K]
+    .venv/bin/python bench/payout.py [-n 1000] [--clients 16] [--confirm instant|api] [--max-outputs K]
 """
 
 from __future__ import annotations

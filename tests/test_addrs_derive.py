@@ -220,3 +220,14 @@ def test_fast_leaf_derivation_equals_bip_utils_child_key(
 def _net_versions(key: str) -> Bip32KeyNetVersions:
     version = key_version(key)
     return Bip32KeyNetVersions(version.public, version.private)
+
+
+def test_every_option_problem_is_listed_at_once() -> None:
+    with pytest.raises(DerivationError) as info:
+        ReceiveAddressDeriver("ETH", ZPUB_84, script_type="p2wpkh")
+    assert "zpub key is not usable for ETH" in str(info.value)
+    assert "--type p2wpkh does not apply to ETH" in str(info.value)
+    with pytest.raises(DerivationError) as info:
+        ReceiveAddressDeriver("BTC", ZPUB_84, script_type="p2tr", network="testnet")
+    assert "unknown address type 'p2tr'" in str(info.value)
+    assert "a zpub key is for mainnet, not testnet" in str(info.value)

@@ -127,3 +127,34 @@ def test_failed_write_removes_its_temp_file(tmp_path: Path) -> None:
         write_address_file(target, "BTC", [P2PKH], False)
     assert [p.name for p in tmp_path.iterdir()] == ["taken"]
     assert list(target.iterdir()) == []
+
+
+def test_bom_crlf_blank_lines_and_duplicates_in_a_text_file(tmp_path: Path) -> None:
+    """A file saved by a Windows editor or a spreadsheet: BOM, CRLF, blank and blank-looking
+    lines. The BOM is not part of line 1, so line 1 is good and its duplicate is named."""
+    path = tmp_path / "btc.txt"
+    lines = [P2PKH, "", "   ", P2WPKH, "# comment", P2PKH, ""]
+    path.write_bytes(b"\xef\xbb\xbf" + "\r\n".join(lines).encode())
+    good, problems = scan_address_file(path, "BTC")
+    assert good == [(1, P2PKH), (4, P2WPKH)]
+    assert problems == [f"{path}:6: {P2PKH}: duplicate of line 1"]
+    path.write_bytes(b"\xef\xbb\xbf" + "\r\n".join([P2PKH, P2WPKH, ""]).encode())
+    assert load_address_file(path, "BTC") == [P2PKH, P2WPKH]
+
+
+def test_bom_json_file(tmp_path: Path) -> None:
+    path = tmp_path / "btc.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps({"btc_addresses": [P2PKH]}).encode())
+    assert load_address_file(path, "BTC") == [P2PKH]
+
+
+def test_a_long_bad_line_is_quoted_short(tmp_path: Path) -> None:
+    """A wrong file (a CSV export, a key dump) still gives one screen line per problem."""
+    path = tmp_path / "btc.txt"
+    path.write_text("x" * 5000 + "\n" + P2PKH + "\n")
+    good, problems = scan_address_file(path, "BTC")
+    assert good == [(2, P2PKH)]
+    assert len(problems) == 1
+    assert problems[0].startswith(f"{path}:1: xxxx")
+    assert "… (5000 characters): invalid" in problems[0]
+    assert len(problems[0]) < len(str(path)) + 150

@@ -9,7 +9,7 @@ from click.testing import CliRunner, Result
 
 from addrs.files import load_address_file
 from teller.cli_tool import SEED_WARNING, tool_group
-from tools.addrgen import generate_from_xpub
+from tools.addrgen import MAX_COUNT, generate_from_xpub
 
 MNEMONIC = " ".join(["abandon"] * 11 + ["about"])
 ZPUB_84 = ("zpub6rFR7y4Q2AijBEqTUquhVz398htDFrtymD9xYYfG1m4wAcvPhXNfE3EfH1r1ADqtfSdVCToUG868RvU"
@@ -185,3 +185,48 @@ def test_large_runs_report_progress_and_stay_unique() -> None:
     assert len(set(generated.addresses)) == 5_000
     assert generated.addresses[:2] == BIP84_RECEIVE
     assert sum(done) == 5_000 and len(done) > 1
+
+
+def test_wrong_key_for_the_coin_lists_every_problem() -> None:
+    result = run("newaddresses", "--coin", "ETH", "--xpub", ZPUB_84, "--type", "p2wpkh",
+                 "-n", "2")
+    assert result.exit_code == 1
+    assert "zpub key is not usable for ETH" in result.stderr
+    assert "--type p2wpkh does not apply to ETH" in result.stderr
+    assert result.stdout == ""
+    result = run("newaddresses", "--coin", "BTC", "--xpub", ZPUB_84, "--network", "regtest",
+                 "-n", "2")
+    assert result.exit_code == 1
+    assert "a zpub key is for mainnet, not regtest" in result.stderr
+
+
+def test_huge_n_is_refused_at_once_with_every_problem() -> None:
+    result = run("newaddresses", "--coin", "BTC", "--xpub", ZPUB_84, "-n", str(10**20))
+    assert result.exit_code == 1
+    assert f"at most {MAX_COUNT:,} addresses per run" in result.stderr
+    assert "out of range 0..2**31-1" in result.stderr
+    assert result.stdout == ""
+    result = run("newbtcaddress", "myseed", str(10**20))
+    assert result.exit_code == 1
+    assert f"at most {MAX_COUNT:,} addresses per run" in result.stderr
+    assert "SEED must be a BIP39 mnemonic" in result.stderr
+
+
+def test_n_above_the_per_run_limit_is_refused_before_deriving() -> None:
+    """Within BIP32's range but more than one run should hold: refused at once, with the
+    --start that continues the series (before the fix this derived for minutes)."""
+    result = run("newaddresses", "--coin", "BTC", "--xpub", ZPUB_84, "--start", "5",
+                 "-n", str(MAX_COUNT + 1))
+    assert result.exit_code == 1
+    assert f"--start {5 + MAX_COUNT}" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_checkaddresses_windows_file_with_bom_and_duplicate(tmp_path: Path) -> None:
+    path = tmp_path / "btc.txt"
+    lines = [BIP84_RECEIVE[0], "", BIP84_RECEIVE[1], BIP84_RECEIVE[0], ""]
+    path.write_bytes(b"\xef\xbb\xbf" + "\r\n".join(lines).encode())
+    result = run("checkaddresses", str(path), "--coin", "BTC")
+    assert result.exit_code == 1
+    assert result.stdout == f"{path}:4: {BIP84_RECEIVE[0]}: duplicate of line 1\n"
+    assert "1 problem(s), 2 good BTC address(es) for mainnet" in result.stderr

@@ -9,12 +9,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
-from addrs.derive import ReceiveAddressDeriver, account_path, deriver_from_seed
+from addrs.derive import DerivationError, ReceiveAddressDeriver, account_path, deriver_from_seed
 from addrs.files import scan_address_file
 
+T = TypeVar("T")
 ProgressCallback = Callable[[int], None]
 PROGRESS_CHUNK = 1000  # addresses between two progress callbacks
+# Addresses per run: a run holds its list in memory and takes ~2.5 min per million, so a typo
+# such as -n 1000000000 is refused at once instead of running for days; --start continues.
+MAX_COUNT = 1_000_000
 
 
 @dataclass
@@ -30,6 +35,35 @@ class Generated:
     key_depth: int
     account_xpub: str | None = None  # seed route: the account key that gives the same addresses
     account_path: str | None = None  # seed route: where that key sits under the seed
+
+
+def _range_problems(start: int, count: int) -> list[str]:
+    """Every reason why receive indexes ``start .. start+count-1`` cannot be generated."""
+    problems: list[str] = []
+    if count < 1:
+        problems.append(f"-n {count}: must be at least 1")
+    elif count > MAX_COUNT:
+        problems.append(
+            f"-n {count}: at most {MAX_COUNT:,} addresses per run; generate the series in "
+            f"parts with --start (next part: --start {start + MAX_COUNT})"
+        )
+    if start < 0 or start + count > 2**31:
+        problems.append(
+            f"indexes {start}..{start + count - 1} out of range 0..2**31-1 (BIP32 non-hardened)"
+        )
+    return problems
+
+
+def _checked(start: int, count: int, make: Callable[[], T]) -> T:
+    """``make()``'s result, or one DerivationError listing the range's and the key's problems."""
+    problems = _range_problems(start, count)
+    try:
+        made = make()
+    except DerivationError as exc:
+        problems.append(str(exc))
+    if problems:
+        raise DerivationError("; ".join(problems))
+    return made
 
 
 def _run(
@@ -60,9 +94,12 @@ def generate_from_xpub(
     """Receive addresses ``start .. start+count-1`` of an account-level extended public key.
 
     ``progress`` is called with the number of addresses done since its last call.
-    Raises addrs.derive.DerivationError for a bad key or option combination.
+    Raises addrs.derive.DerivationError listing every problem of the key, the options and the
+    index range (at most MAX_COUNT addresses per run).
     """
-    deriver = ReceiveAddressDeriver(coin, xpub, script_type, network)
+    deriver = _checked(
+        start, count, lambda: ReceiveAddressDeriver(coin, xpub, script_type, network)
+    )
     addresses = _run(deriver, start, count, progress)
     return Generated(
         addresses, coin, deriver.network, deriver.script_type, start,
@@ -83,7 +120,9 @@ def generate_from_seed(
 
     For tests and demos: whoever has the seed has the private keys of these addresses.
     """
-    deriver, xpub = deriver_from_seed(coin, seed, script_type, network)
+    deriver, xpub = _checked(
+        start, count, lambda: deriver_from_seed(coin, seed, script_type, network)
+    )
     addresses = _run(deriver, start, count, progress)
     return Generated(
         addresses, coin, deriver.network, deriver.script_type, start,
