@@ -8,8 +8,10 @@ to watched addresses already picked out — and translates its client library's 
 * **Confirmations.** ``confirmations_required = N`` means the block holding the deposit has N
   confirmations: block ``h`` is scanned once ``tip - h + 1 >= N``. A block-based scanner never
   sees mempool transactions, so N = 0 is treated as 1.
-* **Crediting once.** A block's deposits are recorded (idempotent by ``txid:n``), then the
-  cursor moves onto the block. A crash in between replays the block, which changes nothing.
+* **Crediting once.** A block with deposits has its hash stored first, then its deposits are
+  recorded (idempotent by ``txid:n``), then the cursor moves onto the block. A crash in
+  between replays the block, which changes nothing; if the block left the chain meanwhile,
+  the stored hash makes the next poll orphan its deposits like any reorg.
 * **Reorgs.** Each scanned block's parent must be the cursor hash, and each poll re-checks that
   the cursor block is still on the node's chain. On a mismatch the stored recent hashes are
   walked back to the fork point; deposits from orphaned blocks are handed to
@@ -32,6 +34,7 @@ from typing import Any
 
 from exchanger.status import Status
 from exchanger.store import Deposit, DepositStore, NoBinding
+from teller import failpoints
 
 from .cursor import DEFAULT_KEEP, Cursor, CursorStore, find_fork_point
 from .errors import ChainMoved, NodeRejected, NodeUnavailable, ReorgTooDeep
@@ -201,7 +204,10 @@ class ChainScanner(abc.ABC):
                                 self.chain, block.height, block.hash, cursor.hash)
                     cursor = self._reorg(cursor)
                     break
-                self._record(block.deposits)
+                if block.deposits:
+                    self.cursors.begin(cursor, block.height, block.hash)
+                    self._record(block.deposits)
+                    failpoints.hit("scanner_after_record")
                 cursor = self.cursors.advance(cursor, block.height, block.hash)
                 scanned += 1
                 self.blocks_scanned += 1
@@ -213,7 +219,14 @@ class ChainScanner(abc.ABC):
 
     def _check_cursor(self, cursor: Cursor, tip: int) -> Cursor:
         """A reorg may have replaced the cursor block without any new block above it yet
-        (e.g. ``invalidateblock``): re-check it every poll."""
+        (e.g. ``invalidateblock``): re-check it every poll. So is a block whose deposits were
+        being recorded when the process stopped (``CursorStore.begin``)."""
+        interrupted = self.cursors.interrupted(cursor)
+        if interrupted is not None and self.node_hash_at(cursor.next_height) != interrupted:
+            log.warning("%s block %d %s, interrupted while its deposits were recorded, is no "
+                        "longer on the node's chain: walking back", self.chain,
+                        cursor.next_height, interrupted)
+            return self._reorg(cursor)
         if not cursor.hash:
             return cursor
         if cursor.height <= tip and self.node_hash_at(cursor.height) == cursor.hash:

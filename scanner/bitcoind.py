@@ -4,7 +4,7 @@ The Go teller spoke btcd's websocket dialect; this scanner speaks bitcoind's pla
 JSON-RPC through python-bitcoinrpc, using only ``getblockcount``, ``getblockhash`` and
 ``getblock <hash> 2`` (so it works against a pruned node and needs no wallet or ``-txindex``).
 While catching up, hashes and blocks are fetched with ``batch_`` (several calls per HTTP round
-trip).
+trip; fixed up for Bitcoin Core >= 28's strict JSON-RPC 2.0 replies, see ``_Proxy``).
 
 An output is a deposit when its script has exactly one address (``scriptPubKey.address``,
 Bitcoin Core >= 22, or a one-element ``scriptPubKey.addresses``, older nodes and litecoind
@@ -107,6 +107,23 @@ def rpc_url(coin: str, network: str, rpc: RPCSettings) -> str:
     return f"{parts.scheme}://{user}:{password}@{host}:{port}{parts.path}"
 
 
+class _Proxy(AuthServiceProxy):
+    """python-bitcoinrpc's proxy, fit for Bitcoin Core >= 28.
+
+    ``batch_`` sends JSON-RPC 2.0 elements and then reads ``response["error"]``; Core >= 28
+    answers 2.0 strictly and leaves ``error`` out of every success, so each batch would fail
+    with KeyError. Fill it in before ``batch_`` looks (older nodes already send it).
+    """
+
+    def _get_response(self) -> Any:
+        response = super()._get_response()
+        if isinstance(response, list):
+            for item in response:
+                if isinstance(item, dict):
+                    item.setdefault("error", None)
+        return response
+
+
 class BitcoindRPC:
     """python-bitcoinrpc behind a small interface; raises only ``scanner.errors``.
 
@@ -119,11 +136,11 @@ class BitcoindRPC:
         self.network = network
         self.settings = settings
         rpc_url(coin, network, settings)  # bad settings fail at start-up, not in the thread
-        self._proxy: AuthServiceProxy | None = None
+        self._proxy: _Proxy | None = None
 
-    def _connection(self) -> AuthServiceProxy:
+    def _connection(self) -> _Proxy:
         if self._proxy is None:
-            self._proxy = AuthServiceProxy(rpc_url(self.coin, self.network, self.settings),
+            self._proxy = _Proxy(rpc_url(self.coin, self.network, self.settings),
                                            timeout=self.settings.timeout)
         return self._proxy
 

@@ -7,6 +7,8 @@ its hash at each height, until both agree. Everything above that height was orph
 
 Keys in db ``"scanner"``, prefixed by the chain (``"ltc/"``, ``"eth/"``, ...):
 ``<chain>/cursor`` → ``{"height", "hash", "start"}`` and ``<chain>/hash/<height:012d>`` → hash.
+A hash stored one above the cursor is a block whose deposits were being recorded when the
+process stopped (see :meth:`CursorStore.begin`).
 ``start`` is the first height this data directory ever scanned (``initial_scan_height``); a
 cursor hash of ``""`` means "nothing scanned yet at or above ``start``: do not check the
 parent".
@@ -76,11 +78,30 @@ class CursorStore:
         self.storage.put(txn, "scanner", f"{self.prefix}cursor",
                          {"height": cursor.height, "hash": cursor.hash, "start": cursor.start})
 
+    def begin(self, cursor: Cursor, height: int, block_hash: str) -> None:
+        """Block ``height`` is about to have its deposits recorded: store its hash first.
+
+        Deposits are recorded in their own transactions, before :meth:`advance`. If the
+        process dies in between and the block then leaves the chain, this hash (one above the
+        cursor, see :meth:`interrupted`) is what lets the next poll orphan those deposits;
+        without it nothing would remember which block they came from.
+        """
+        if height != cursor.height + 1:
+            raise ValueError(f"cursor at {cursor.height} cannot record block {height}")
+        with self.storage.write() as txn:
+            self.storage.put(txn, "scanner", self._hash_key(height), block_hash)
+
+    def interrupted(self, cursor: Cursor) -> str | None:
+        """The hash :meth:`begin` stored above ``cursor`` and no :meth:`advance` followed."""
+        with self.storage.read() as txn:
+            return self.storage.get(txn, "scanner", self._hash_key(cursor.next_height))
+
     def advance(self, cursor: Cursor, height: int, block_hash: str) -> Cursor:
         """Block ``height`` is fully recorded: remember its hash and move the cursor onto it.
 
         Called only after the block's deposits are recorded (``record_deposit`` is
-        idempotent), so a crash in between only replays the block.
+        idempotent), so a crash in between only replays the block (or, if the block left
+        the chain meanwhile, orphans its deposits: :meth:`begin`).
         """
         if height != cursor.height + 1:
             raise ValueError(f"cursor at {cursor.height} cannot advance to {height}")

@@ -8,7 +8,9 @@ asserts what /api/status, the admin /api/deposits and /api/health show.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -47,13 +49,26 @@ scanner_coins = ["BTC"]
 
 
 def start_ltc_teller(tmp_path: Path, node: LitecoinNode, confirmations: int,
-                     **kw: Any) -> tuple[TellerHarness, list[str]]:
+                     **kw: Any) -> TellerHarness:
     """A teller scanning ``node``; its LTC pool holds fresh wallet addresses of every type."""
     wallet = node.wallet_rpc
     addresses = [wallet.getnewaddress("", kind) for kind in
                  ("bech32", "legacy", "p2sh-segwit", "bech32", "legacy", "bech32")]
     (tmp_path / "ltc_addresses.txt").write_text("".join(f"{a}\n" for a in addresses))
-    return start_teller(tmp_path, ltc_config(node, confirmations, **kw)), addresses
+    return start_teller(tmp_path, ltc_config(node, confirmations, **kw))
+
+
+@contextlib.contextmanager
+def ltc_teller(tmp_path: Path, node: LitecoinNode, confirmations: int,
+               buyer_no: int) -> Iterator[tuple[TellerHarness, str, str]]:
+    """``start_ltc_teller`` (closed on exit), buyer ``sky_address(buyer_no)`` and the LTC
+    deposit address bound to it."""
+    t = start_ltc_teller(tmp_path, node, confirmations)
+    try:
+        buyer = sky_address(buyer_no)
+        yield t, buyer, t.bind(buyer, "LTC")
+    finally:
+        t.close()
 
 
 def ltc_health(t: TellerHarness) -> dict[str, Any]:
@@ -76,10 +91,7 @@ def vout_index(node: LitecoinNode, txid: str, address: str) -> int:
 def test_deposit_is_credited_only_after_n_confirmations(
         tmp_path: Path, litecoin_node: LitecoinNode) -> None:  # noqa: F811
     node = litecoin_node
-    t, _ = start_ltc_teller(tmp_path, node, confirmations=3)
-    try:
-        buyer = sky_address(1)
-        address = t.bind(buyer, "LTC")
+    with ltc_teller(tmp_path, node, confirmations=3, buyer_no=1) as (t, buyer, address):
         assert address.startswith("rltc1")
         t.wait_status(buyer, ["waiting_deposit"])
         log.info("send 0.5 LTC and mine the block holding it (1 confirmation)")
@@ -110,14 +122,12 @@ def test_deposit_is_credited_only_after_n_confirmations(
         config = assert_json(t.get(t.public, "/api/config"))
         assert config["deposits"]["ltc"]["confirmations_required"] == 3
         assert config["deposits"]["ltc"]["enabled"] is True
-    finally:
-        t.close()
 
 
 def test_two_outputs_of_one_transaction_are_two_deposits_with_their_index(
         tmp_path: Path, litecoin_node: LitecoinNode) -> None:  # noqa: F811
     node = litecoin_node
-    t, _ = start_ltc_teller(tmp_path, node, confirmations=1)
+    t = start_ltc_teller(tmp_path, node, confirmations=1)
     try:
         buyer = sky_address(2)
         first, second = t.bind(buyer, "LTC"), t.bind(buyer, "LTC")
@@ -141,10 +151,7 @@ def test_two_outputs_of_one_transaction_are_two_deposits_with_their_index(
 def test_restart_resumes_from_the_cursor_without_rescan_or_duplicate(
         tmp_path: Path, litecoin_node: LitecoinNode) -> None:  # noqa: F811
     node = litecoin_node
-    t, _ = start_ltc_teller(tmp_path, node, confirmations=1)
-    try:
-        buyer = sky_address(3)
-        address = t.bind(buyer, "LTC")
+    with ltc_teller(tmp_path, node, confirmations=1, buyer_no=3) as (t, buyer, address):
         node.wallet_rpc.sendtoaddress(address, Decimal("1"))
         node.generate(1)
         t.wait_status(buyer, ["waiting_send"])
@@ -166,17 +173,12 @@ def test_restart_resumes_from_the_cursor_without_rescan_or_duplicate(
         assert after[0] == before[0], "the first deposit is untouched (no duplicate, same seq)"
         assert sorted(d["deposit_value"] for d in after) == [100_000_000, 200_000_000,
                                                              300_000_000]
-    finally:
-        t.close()
 
 
 def test_reorg_before_confirmation_never_credits(
         tmp_path: Path, litecoin_node: LitecoinNode) -> None:  # noqa: F811
     node = litecoin_node
-    t, _ = start_ltc_teller(tmp_path, node, confirmations=3)
-    try:
-        buyer = sky_address(4)
-        address = t.bind(buyer, "LTC")
+    with ltc_teller(tmp_path, node, confirmations=3, buyer_no=4) as (t, buyer, address):
         node.wallet_rpc.sendtoaddress(address, Decimal("0.7"))
         [deposit_block] = node.generate(1)
         node.generate(1)
@@ -191,17 +193,12 @@ def test_reorg_before_confirmation_never_credits(
         assert ltc_health(t)["cursor_height"] >= deposit_height
         assert t.statuses(buyer) == ["waiting_deposit"]
         assert t.deposits() == []
-    finally:
-        t.close()
 
 
 def test_invalidateblock_under_an_unpaid_deposit_cancels_it_and_remining_revives_it(
         tmp_path: Path, litecoin_node: LitecoinNode) -> None:  # noqa: F811
     node = litecoin_node
-    t, _ = start_ltc_teller(tmp_path, node, confirmations=1)
-    try:
-        buyer = sky_address(5)
-        address = t.bind(buyer, "LTC")
+    with ltc_teller(tmp_path, node, confirmations=1, buyer_no=5) as (t, buyer, address):
         txid = node.wallet_rpc.sendtoaddress(address, Decimal("0.25"))
         [block] = node.generate(1)
         t.wait_status(buyer, ["waiting_send"])
@@ -222,17 +219,12 @@ def test_invalidateblock_under_an_unpaid_deposit_cancels_it_and_remining_revives
         [dep] = t.deposits()
         assert dep["block_hash"] == new_block
         assert dep["deposit_id"].startswith(txid + ":")
-    finally:
-        t.close()
 
 
 def test_node_stopped_and_restarted_scanner_recovers(
         tmp_path: Path, litecoin_node: LitecoinNode) -> None:  # noqa: F811
     node = litecoin_node
-    t, _ = start_ltc_teller(tmp_path, node, confirmations=1)
-    try:
-        buyer = sky_address(6)
-        address = t.bind(buyer, "LTC")
+    with ltc_teller(tmp_path, node, confirmations=1, buyer_no=6) as (t, buyer, address):
         wait_until(lambda: ltc_health(t)["node_reachable"], 10, message="node reachable")
         cursor = ltc_health(t)["cursor_height"]
         log.info("stop litecoind: health shows it, the cursor stays")
@@ -249,5 +241,3 @@ def test_node_stopped_and_restarted_scanner_recovers(
         t.wait_status(buyer, ["waiting_send"], timeout=30)
         health = ltc_health(t)
         assert health["node_reachable"] is True and health["last_error"] == ""
-    finally:
-        t.close()

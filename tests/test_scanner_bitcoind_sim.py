@@ -19,9 +19,11 @@ from addrs.pool import AddressPool
 from exchanger.store import DepositStore
 from scanner.base import ScanSettings
 from scanner.bitcoind import BitcoindScanner, RPCSettings
+from scanner.cursor import CursorStore
 from scanner.errors import NodeUnavailable, ReorgTooDeep
 from teller.storage import Storage
 from tests.support.fixtures import btcsim  # noqa: F401 - fixture
+from tests.support.process import TellerProcess
 from tests.support.service import assert_json, sky_address, start_teller
 from tests.support.wait import wait_until
 from tools.btcsim import SimulatorHandle, multisig_output, output, start_simulator
@@ -89,6 +91,17 @@ def test_only_single_address_outputs_to_watched_addresses_count(
                                                                f"{tx['txid']}:2"}
     finally:
         sim.stop()
+
+
+def test_catching_up_in_batches_works_against_core_28(env: Env) -> None:
+    """Core >= 28 answers python-bitcoinrpc's JSON-RPC 2.0 batch elements without "error"."""
+    with start_simulator(core_version=28) as sim:
+        [a] = env.bind(1)
+        sim.control.mine([[output(a, 1000)]])
+        sim.control.mine([[output(a, 2000)]])
+        sim.control.generate(2)
+        assert scanner(env, sim).scan_once() == 5
+        assert sorted(d["deposit_value"] for d in env.deposits()) == [1000, 2000]
 
 
 def test_upper_case_bech32_from_the_node_matches_the_stored_form(
@@ -217,7 +230,8 @@ def test_node_outages_back_off_keep_the_cursor_and_recover(
     s = scanner(env, btcsim, confirmations=1, scan_period=0.05, max_backoff=0.3)
     s.start()
     try:
-        wait_until(lambda: s.health()["node_reachable"], 5, message="first poll")
+        # last_scan_at is set when a poll ends; node_reachable already when it begins
+        wait_until(lambda: s.health()["last_scan_at"], 5, message="first poll")
         cursor = s.health()["cursor_height"]
         for mode, expected in (("error", "node is starting"), ("http503", "503"),
                                ("refuse", "Connection")):
@@ -288,3 +302,44 @@ scanner_coins = ["ETH"]
         assert health["scanners"]["BTC"]["node_reachable"] is True
     finally:
         t.close()
+
+
+@pytest.mark.slow
+def test_crash_after_recording_then_reorg_while_down_orphans_the_recorded_deposit(
+        tmp_path: Path, btcsim: SimulatorHandle) -> None:  # noqa: F811
+    """SIGKILL between recording a block's deposits and moving the cursor onto it; the block
+    leaves the chain while the teller is down. The restarted scanner must still cancel the
+    deposit: nothing else remembers which block it came from."""
+    address = regtest_address(9)
+    proc = TellerProcess(tmp_path, [address], config={
+        "dummy": {"scanner_coins": ["ETH"]},
+        "btc_rpc": {"server": f"127.0.0.1:{btcsim.port}", "user": btcsim.user,
+                    "pass": btcsim.password},
+        "btc_scanner": {"network": "regtest", "scan_period": "100ms",
+                        "confirmations_required": 1, "initial_scan_height": 0},
+        "sky_exchanger": {"send_enabled": False}})
+    try:
+        btcsim.control.generate(1)  # blocks 0 and 1: two blocks without deposits
+        proc.start(failpoints="scanner_after_record")
+        assert proc.bind(sky_address(9)) == address
+        coin = {"txid": "cd" * 32, "vout": 0}
+        btcsim.control.mine([{"outputs": [output(address, 9000)], "vin": [coin]}])
+        assert proc.wait_exit() == -9, proc.log_tail()
+        assert (proc.dir / "failpoint-scanner_after_record").exists()
+        with Storage(proc.dir) as storage:
+            [recorded] = DepositStore(storage, AddressPool(storage)).all_deposits()
+            assert CursorStore(storage, "BTC").load().height == 1, "cursor not moved yet"
+            assert recorded["status"] in ("waiting_decide", "waiting_send")  # unpaid
+        log.info("while down: the coin is spent elsewhere and that branch wins")
+        btcsim.control.reorg(1, blocks=[{"txs": [{"outputs": [output("bcrt1qthief", 8000)],
+                                                  "vin": [coin]}]}], new_blocks=2)
+        proc.start()
+        tip = btcsim.control.state()["height"]
+        wait_until(lambda: proc.session.get(proc.url("public") + "/api/health", timeout=5)
+                   .json()["scanners"]["BTC"]["cursor_height"] == tip, 20,
+                   message="scanner at the tip")
+        [dep] = proc.deposits()
+        assert dep["deposit_id"] == recorded["deposit_id"]
+        assert dep["status"] == "cancelled" and dep["error_kind"] == "reorged", dep
+    finally:
+        proc.kill()

@@ -212,6 +212,31 @@ def test_batch_requests_as_python_bitcoinrpc_sends_them(btcsim: SimulatorHandle)
     assert replies[2]["error"]["code"] == -32600
 
 
+def test_core_28_answers_json_rpc_2_requests_strictly() -> None:
+    """Bitcoin Core >= 28: a request marked "jsonrpc": "2.0" gets result or error (never both)
+    and HTTP 200; a legacy request keeps the legacy envelope and status."""
+    with start_simulator(core_version=28) as sim:
+        status, _, body = raw_post(sim, [
+            {"jsonrpc": "2.0", "method": "getblockcount", "params": [], "id": 1},
+            {"jsonrpc": "2.0", "method": "getblockhash", "params": [5], "id": 2},
+            {"method": "getblockcount", "params": [], "id": 3},
+        ])
+        assert status == 200
+        assert json.loads(body) == [
+            {"jsonrpc": "2.0", "result": 0, "id": 1},
+            {"jsonrpc": "2.0", "error": {"code": -8, "message": "Block height out of range"},
+             "id": 2},
+            {"result": 0, "error": None, "id": 3},
+        ]
+        status, _, body = raw_post(sim, {"jsonrpc": "2.0", "method": "nosuch", "id": 4})
+        assert status == 200 and "result" not in json.loads(body)
+        status, _, body = raw_post(sim, {"method": "nosuch", "id": 5})
+        assert status == 404 and json.loads(body)["result"] is None
+        # python-bitcoinrpc's batch_ reads response["error"] and fails on Core 28's replies
+        with pytest.raises(KeyError):
+            rpc_of(sim).batch_([["getblockcount"], ["getblockhash", 0]])
+
+
 def test_auth_failure_and_wrong_http_method(btcsim: SimulatorHandle) -> None:  # noqa: F811
     bad = AuthServiceProxy(btcsim.rpc_url.replace(":pass@", ":wrong@"), timeout=5)
     error = rpc_error(bad.getblockcount)

@@ -20,7 +20,9 @@ list or an object of named params.
 
 Wire format is Bitcoin Core 22–27 "legacy" JSON-RPC: every reply is ``{"result","error","id"}``
 (also for batch elements, even when they carry ``"jsonrpc": "2.0"`` as python-bitcoinrpc's
-``batch_()`` sends them). Single-request errors use Core's HTTP statuses: 400 for -32600 (invalid
+``batch_()`` sends them). With ``core_version >= 28`` a request (or batch element) marked
+``"jsonrpc": "2.0"`` is answered as Core 28 does: ``{"jsonrpc": "2.0", "result"|"error", "id"}``
+(one of the two, never both) with HTTP 200 even for errors; unmarked requests stay legacy. Single-request errors use Core's HTTP statuses: 400 for -32600 (invalid
 request), 404 for -32601 (method not found), 500 for everything else, always with a JSON body and
 ``Content-Type: application/json``. A batch is answered 200 with per-element errors. Bad or
 missing credentials get 401 with an empty body (python-bitcoinrpc reports that as code -342); a

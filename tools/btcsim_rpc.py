@@ -160,8 +160,14 @@ def call_method(sim: Simulator, method: Any, params: Any) -> Any:
     }
 
 
-def _envelope(result: Any, error: dict[str, Any] | None, req_id: Any) -> bytes:
+def _envelope(result: Any, error: dict[str, Any] | None, req_id: Any,
+              strict: bool = False) -> bytes:
+    """A reply; ``strict`` is Core >= 28's JSON-RPC 2.0 form: ``result`` or ``error``, not both."""
     rid = json.dumps(req_id).encode()
+    if strict:
+        field = (b'"error":%s' % json.dumps(error).encode() if error is not None
+                 else b'"result":%s' % _serialise(result))
+        return b'{"jsonrpc":"2.0",%s,"id":%s}' % (field, rid)
     if error is not None:
         return b'{"result":null,"error":%s,"id":%s}' % (json.dumps(error).encode(), rid)
     return b'{"result":%s,"error":null,"id":%s}' % (_serialise(result), rid)
@@ -278,11 +284,13 @@ class SimulatorApp:
         if mode == "error":  # Core's warm-up check runs per request, batch elements too
             err = {"code": -28, "message": "Loading block index..."}
             if isinstance(request, list):
-                replies = [_envelope(None, err, r.get("id") if isinstance(r, dict) else None)
-                           for r in request]
+                replies = [_envelope(None, err, r.get("id") if isinstance(r, dict) else None,
+                                     self._strict(r)) for r in request]
                 return self._reply(start_response, 200, b"[" + b",".join(replies) + b"]\n")
             rid = request.get("id") if isinstance(request, dict) else None
-            return self._reply(start_response, 500, _envelope(None, err, rid) + b"\n")
+            strict = self._strict(request)
+            return self._reply(start_response, 200 if strict else 500,
+                               _envelope(None, err, rid, strict) + b"\n")
         if isinstance(request, list):
             replies = [self._one(item)[1] for item in request]
             return self._reply(start_response, 200, b"[" + b",".join(replies) + b"]\n")
@@ -292,17 +300,24 @@ class SimulatorApp:
         status, reply = self._one(request)
         return self._reply(start_response, status, reply + b"\n")
 
+    def _strict(self, request: Any) -> bool:
+        """Core >= 28 answers a request marked "jsonrpc": "2.0" strictly, always with HTTP 200."""
+        return (self.sim.core_version >= 28 and isinstance(request, dict)
+                and request.get("jsonrpc") == "2.0")
+
     def _one(self, request: Any) -> tuple[int, bytes]:
         if not isinstance(request, dict):
             err = {"code": -32600, "message": "Invalid Request object"}
             return 400, _envelope(None, err, None)
         rid = request.get("id")
+        strict = self._strict(request)
         try:
             result = call_method(self.sim, request.get("method"), request.get("params"))
         except RPCError as exc:
-            status = {-32600: 400, -32601: 404}.get(exc.code, 500)
-            return status, _envelope(None, {"code": exc.code, "message": exc.message}, rid)
-        return 200, _envelope(result, None, rid)
+            status = 200 if strict else {-32600: 400, -32601: 404}.get(exc.code, 500)
+            return status, _envelope(None, {"code": exc.code, "message": exc.message}, rid,
+                                     strict)
+        return 200, _envelope(result, None, rid, strict)
 
     # -- control API
 

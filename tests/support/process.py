@@ -44,11 +44,13 @@ DEFAULTS: Sections = {
 
 
 def render_config(sections: Sections) -> str:
-    """TOML for str/int/bool values (strings are JSON-quoted: valid TOML basic strings)."""
+    """TOML for str/int/bool/list values (strings JSON-quoted: valid TOML basic strings)."""
 
     def value(v: Any) -> str:
         if isinstance(v, bool):
             return "true" if v else "false"
+        if isinstance(v, list):
+            return "[" + ", ".join(value(item) for item in v) + "]"
         return str(v) if isinstance(v, int) else json.dumps(str(v))
 
     lines = [f"{k} = {value(v)}" for k, v in sections.get("", {}).items()]
