@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -80,6 +81,28 @@ def _name(value: Any, where: str, limit: int, problems: list[str]) -> str:
     return value
 
 
+def _tables(data: dict[str, Any], section: str, problems: list[str],
+            required: str | None = None) -> Iterator[tuple[str, dict]]:
+    """The `[[section]]` array of tables as (where, table) pairs; problems for the rest.
+    `required`: the problem to report when the array is empty (None: empty is fine)."""
+    raw = data.get(section, [])
+    if not isinstance(raw, list) or (required and not raw):
+        problems.append(required or f"[[{section}]] must be an array of tables")
+        return
+    for i, table in enumerate(raw):
+        where = f"{section}[{i}]"
+        if isinstance(table, dict):
+            yield where, table
+        else:
+            problems.append(f"{where} must be a table")
+
+
+def _unknown_keys(table: dict, known: tuple[str, ...], where: str, problems: list[str]) -> None:
+    for key in table:
+        if key not in known:
+            problems.append(f"{where}.{key} is not a known key")
+
+
 def from_dict(data: dict[str, Any]) -> CoreConfig:
     """Build and validate a config from parsed TOML; raise ConfigError listing every problem."""
     problems: list[str] = []
@@ -95,43 +118,24 @@ def from_dict(data: dict[str, Any]) -> CoreConfig:
     if isinstance(interval, bool) or not isinstance(interval, int | float) or interval < 0:
         problems.append(f"core.snapshot_interval must be seconds >= 0 (0 = off), got {interval!r}")
         interval = 3600
-    for key in core:
-        if key not in ("http_addr", "snapshot_interval"):
-            problems.append(f"core.{key} is not a known key")
+    _unknown_keys(core, ("http_addr", "snapshot_interval"), "core", problems)
 
     assets: dict[str, AssetConfig] = {}
-    raw_assets = data.get("assets", [])
-    if not isinstance(raw_assets, list) or not raw_assets:
-        problems.append("[[assets]] must list at least one asset")
-        raw_assets = []
-    for i, raw in enumerate(raw_assets):
-        where = f"assets[{i}]"
-        if not isinstance(raw, dict):
-            problems.append(f"{where} must be a table")
-            continue
+    for where, raw in _tables(data, "assets", problems,
+                              required="[[assets]] must list at least one asset"):
         name = _name(raw.get("name"), f"{where}.name", ASSET_NAME_MAX, problems)
         prec_save = _int(raw.get("prec_save"), f"{where}.prec_save ({name})", problems, 0, MAX_PREC)
         prec_show = _int(raw.get("prec_show"), f"{where}.prec_show ({name})", problems, 0, MAX_PREC,
                          default=prec_save)
         if prec_show > prec_save:
             problems.append(f"{where}.prec_show ({name}) {prec_show} exceeds prec_save {prec_save}")
-        for key in raw:
-            if key not in ("name", "prec_save", "prec_show"):
-                problems.append(f"{where}.{key} ({name}) is not a known key")
+        _unknown_keys(raw, ("name", "prec_save", "prec_show"), f"{where} ({name})", problems)
         if name in assets:
             problems.append(f"{where}: asset {name} is defined twice")
         assets[name] = AssetConfig(name, prec_save, prec_show)
 
     markets: dict[str, MarketConfig] = {}
-    raw_markets = data.get("markets", [])
-    if not isinstance(raw_markets, list):
-        problems.append("[[markets]] must be an array of tables")
-        raw_markets = []
-    for i, raw in enumerate(raw_markets):
-        where = f"markets[{i}]"
-        if not isinstance(raw, dict):
-            problems.append(f"{where} must be a table")
-            continue
+    for where, raw in _tables(data, "markets", problems):
         name = _name(raw.get("name"), f"{where}.name", MARKET_NAME_MAX, problems)
         where = f"{where} ({name})"
         stock = raw.get("stock")
@@ -149,10 +153,8 @@ def from_dict(data: dict[str, Any]) -> CoreConfig:
         if min_amount is None or min_amount < 0:
             problems.append(f"{where}.min_amount must be a decimal string >= 0, got {raw_min!r}")
             min_amount = Decimal("0.01")
-        for key in raw:
-            if key not in ("name", "stock", "money", "stock_prec", "money_prec", "fee_prec",
-                           "min_amount"):
-                problems.append(f"{where}.{key} is not a known key")
+        _unknown_keys(raw, ("name", "stock", "money", "stock_prec", "money_prec", "fee_prec",
+                            "min_amount"), where, problems)
         if stock in assets and money in assets:
             save_stock, save_money = assets[stock].prec_save, assets[money].prec_save
             if stock_prec + money_prec > save_money:

@@ -180,6 +180,11 @@ class Engine:
         self.available: dict[tuple[int, str], Decimal] = {}
         self.frozen: dict[tuple[int, str], Decimal] = {}
         self.update_keys: set[tuple[int, str, str, int]] = set()
+        # An upper bound of each asset's total over all balances (balance.update is the only
+        # source of money; fees only lower the real total). Kept below 10**(34 - prec_save), no
+        # balance can outgrow viabtc's 34-digit context, so no trade or freeze can fail half-way.
+        self.supply: dict[str, Decimal] = {a.name: ZERO for a in config.assets}
+        self.supply_digits = {a.name: CTX.prec - a.prec_save for a in config.assets}
         self.order_id = 0
         self.deal_id = 0
 
@@ -290,6 +295,9 @@ class Engine:
             key = (user, asset, business, business_id)
             if key in self.update_keys:
                 raise EngineError(10, "repeat update")
+            supply = self.supply[asset] + change
+            if change > 0 and supply.adjusted() >= self.supply_digits[asset]:
+                raise EngineError(1, "invalid argument")  # total of `asset` beyond the context
             if change >= 0:
                 result = self._add(self.available, user, asset, abs(change))
             else:
@@ -297,6 +305,7 @@ class Engine:
             if result is None:
                 raise EngineError(11, "balance not enough")
             self.update_keys.add(key)
+            self.supply[asset] = supply
             if self.emit_history:
                 detail = dict(detail)
                 detail["id"] = business_id
@@ -464,8 +473,7 @@ class Engine:
                                  fmt_raw(price), fmt_raw(amount), fmt_raw(ask_fee),
                                  fmt_raw(bid_fee), taker.side, self.deal_id, market.stock,
                                  market.money])
-        history = self.emit_history
-        printed = (fmt(price), fmt(amount)) if history else ("", "")
+        printed = (fmt(price), fmt(amount)) if self.emit_history else ("", "")
         stock, money = market.stock, market.money
         # taker side
         if taker.type == MARKET and not taker_is_ask:
@@ -474,30 +482,14 @@ class Engine:
             taker.left -= amount
         taker.deal_stock += amount
         taker.deal_money += deal
-        taker_fee = ask_fee if taker_is_ask else bid_fee
-        taker.deal_fee += taker_fee
-        if taker_is_ask:
-            self._sub(self.available, taker.user, stock, amount)
-            if history:
-                self._trade_history(taker, stock, -amount, printed)
-            self._add(self.available, taker.user, money, deal)
-            if history:
-                self._trade_history(taker, money, deal, printed)
-            if ask_fee > 0:
-                self._sub(self.available, taker.user, money, ask_fee)
-                if history:
-                    self._trade_history(taker, money, -ask_fee, printed, taker.taker_fee)
-        else:
-            self._sub(self.available, taker.user, money, deal)
-            if history:
-                self._trade_history(taker, money, -deal, printed)
-            self._add(self.available, taker.user, stock, amount)
-            if history:
-                self._trade_history(taker, stock, amount, printed)
-            if bid_fee > 0:
-                self._sub(self.available, taker.user, stock, bid_fee)
-                if history:
-                    self._trade_history(taker, stock, -bid_fee, printed, taker.taker_fee)
+        if taker_is_ask:  # the taker pays available stock, receives money, fee in money
+            taker.deal_fee += ask_fee
+            self._settle(taker, self.available, stock, amount, money, deal, ask_fee,
+                         taker.taker_fee, printed)
+        else:  # the taker pays available money, receives stock, fee in stock
+            taker.deal_fee += bid_fee
+            self._settle(taker, self.available, money, deal, stock, amount, bid_fee,
+                         taker.taker_fee, printed)
         # maker side
         maker.left -= amount
         maker.deal_stock += amount
@@ -505,35 +497,38 @@ class Engine:
         if taker_is_ask:  # maker is a bid: pays frozen money, receives stock, fee in stock
             maker.freeze -= deal
             maker.deal_fee += bid_fee
-            self._sub(self.frozen, maker.user, money, deal)
-            if history:
-                self._trade_history(maker, money, -deal, printed)
-            self._add(self.available, maker.user, stock, amount)
-            if history:
-                self._trade_history(maker, stock, amount, printed)
-            if bid_fee > 0:
-                self._sub(self.available, maker.user, stock, bid_fee)
-                if history:
-                    self._trade_history(maker, stock, -bid_fee, printed, maker.maker_fee)
+            self._settle(maker, self.frozen, money, deal, stock, amount, bid_fee,
+                         maker.maker_fee, printed)
         else:  # maker is an ask: pays frozen stock, receives money, fee in money
             maker.freeze -= amount
             maker.deal_fee += ask_fee
-            self._sub(self.frozen, maker.user, stock, amount)
-            if history:
-                self._trade_history(maker, stock, -amount, printed)
-            self._add(self.available, maker.user, money, deal)
-            if history:
-                self._trade_history(maker, money, deal, printed)
-            if ask_fee > 0:
-                self._sub(self.available, maker.user, money, ask_fee)
-                if history:
-                    self._trade_history(maker, money, -ask_fee, printed, maker.maker_fee)
+            self._settle(maker, self.frozen, stock, amount, money, deal, ask_fee,
+                         maker.maker_fee, printed)
         if maker.left == 0:
             if self.emit_finish:
                 self._order_event(EVENT_FINISH, maker, market)
             self._finish(market, maker)
         elif self.emit_update:
             self._order_event(EVENT_UPDATE, maker, market)
+
+    def _settle(self, order: Order, source: dict, paid_asset: str, paid: Decimal,
+                got_asset: str, got: Decimal, fee: Decimal, fee_rate: Decimal,
+                printed: tuple[str, str]) -> None:
+        """One party's balance moves of a fill: pay from `source` (available for the taker,
+        frozen for the maker), receive into available, pay the fee out of what was received;
+        each move followed by its balance-history row."""
+        user = order.user
+        history = self.emit_history
+        self._sub(source, user, paid_asset, paid)
+        if history:
+            self._trade_history(order, paid_asset, -paid, printed)
+        self._add(self.available, user, got_asset, got)
+        if history:
+            self._trade_history(order, got_asset, got, printed)
+        if fee > 0:
+            self._sub(self.available, user, got_asset, fee)
+            if history:
+                self._trade_history(order, got_asset, -fee, printed, fee_rate)
 
     # -- state capture (snapshots, replay checks) ---------------------------------------------
 
@@ -565,6 +560,10 @@ class Engine:
         self.deal_id = state["deal_id"]
         self.available = {(u, a): Decimal(v) for u, a, v in state["available"]}
         self.frozen = {(u, a): Decimal(v) for u, a, v in state["frozen"]}
+        with localcontext(CTX):  # the exact total: at most the bound the live engine had
+            for table in (self.available, self.frozen):
+                for (_, asset), value in table.items():
+                    self.supply[asset] += value
         decimal_fields = {"price", "amount", "taker_fee", "maker_fee", "left", "freeze",
                           "deal_stock", "deal_money", "deal_fee"}
         for row in sorted(state["orders"], key=lambda r: r[0]):

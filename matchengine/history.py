@@ -60,6 +60,7 @@ class HistoryWriter:
         self.pending: list[tuple[str, bytes, bytes]] = []
         self.oper_id = 0
         self._index = 0
+        self._start = 0
         bus.subscribe("balance_history", self._on_balance)
         bus.subscribe("orders", self._on_order, events=(EVENT_FINISH,))
         bus.subscribe("deals", self._on_deal)
@@ -68,6 +69,11 @@ class HistoryWriter:
         """Rows staged from now on belong to operation `oper_id` (keys derive from it)."""
         self.oper_id = oper_id
         self._index = 0
+        self._start = len(self.pending)
+
+    def rollback(self) -> None:
+        """Drop the rows staged since `begin` (the operation failed and is not logged)."""
+        del self.pending[self._start:]
 
     def _seq(self) -> bytes:
         self._index += 1

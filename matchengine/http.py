@@ -1,8 +1,8 @@
 """HTTP JSON-RPC front of the exchange core (viabtc's accesshttp), as a plain WSGI callable.
 
 POST any path with `{"id": int, "method": str, "params": [...]}`. HTTP status rules follow
-accesshttp: non-POST or empty body -> 400 with an empty body; undecodable JSON or a malformed
-envelope -> 400; unknown method -> 404 with code 4; a reply not ready in time -> 504 with code 5;
+accesshttp: non-POST or empty body -> 400 with an empty body; undecodable JSON (not UTF-8,
+NaN/Infinity, nested too deeply) or a malformed envelope -> 400; unknown method -> 404 with code 4; a reply not ready in time -> 504 with code 5;
 otherwise 200 with `{"error", "result", "id"}` (business errors are HTTP 200).
 Extension: a JSON array of requests is a batch, answered by an array of replies in order
 (HTTP 200; malformed elements get code 1, unknown methods code 4, in their own slot).
@@ -28,6 +28,15 @@ _STATUS = {200: "200 OK", 400: "400 BAD REQUEST", 404: "404 NOT FOUND",
            504: "504 GATEWAY TIMEOUT"}
 _EMPTY_400 = ("400 BAD REQUEST", [("Content-Type", "text/plain"), ("Content-Length", "0")])
 
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+# viabtc's parser (jansson) refuses NaN/Infinity: they would otherwise reach the log and history.
+_DECODER = json.JSONDecoder(parse_constant=_no_constant)
+
+
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict, StartResponse], Iterable[bytes]]
 
@@ -38,10 +47,13 @@ def _reply(req_id: Any, result: Any) -> dict:
     return {"error": None, "result": result, "id": req_id}
 
 
+def _is_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _valid(envelope: Any) -> bool:
     return (isinstance(envelope, dict) and isinstance(envelope.get("method"), str)
-            and isinstance(envelope.get("params"), list)
-            and isinstance(envelope.get("id"), int) and not isinstance(envelope.get("id"), bool))
+            and isinstance(envelope.get("params"), list) and _is_id(envelope.get("id")))
 
 
 def _read_body(environ: dict) -> bytes:
@@ -63,8 +75,8 @@ def create_app(service: Any) -> WsgiApp:
         if not raw:
             return _empty_400(start_response)
         try:
-            body = json.loads(raw)
-        except ValueError:
+            body = _DECODER.decode(raw.decode("utf-8-sig"))
+        except (ValueError, RecursionError):  # RecursionError: nested too deeply
             return _empty_400(start_response)
         if isinstance(body, list):
             if not body:
@@ -99,7 +111,7 @@ def _batch(service: Any, body: list) -> list:
     for index, envelope in enumerate(body):
         if not _valid(envelope):
             req_id = envelope.get("id") if isinstance(envelope, dict) else None
-            replies[index] = _reply(req_id if isinstance(req_id, int) else None,
+            replies[index] = _reply(req_id if _is_id(req_id) else None,
                                     CoreError(1, "invalid argument"))
             continue
         calls.append((envelope["method"], envelope["params"]))

@@ -32,6 +32,7 @@ UINT64 = 2**64
 
 Op = tuple[str, tuple]
 _COMPACT = json.JSONEncoder(separators=(",", ":"))
+_STRICT = json.JSONEncoder(allow_nan=False)
 
 
 class History(Protocol):
@@ -55,7 +56,11 @@ def _int(value: Any, lo: int = 0, hi: int = UINT64) -> int:
 def _str(value: Any, max_len: int | None = None) -> str:
     if not isinstance(value, str):
         raise invalid(f"expected a string, got {value!r}")
-    if max_len is not None and len(value.encode()) > max_len:
+    try:
+        size = len(value.encode())
+    except UnicodeEncodeError:  # a lone surrogate ("\ud800") decodes from JSON, encodes nowhere
+        raise invalid(f"not a valid unicode string: {value!r}") from None
+    if max_len is not None and size > max_len:
         raise invalid(f"string longer than {max_len} bytes")
     return value
 
@@ -77,9 +82,9 @@ def _market(engine: Engine, value: Any) -> Market:
     return market
 
 
-def _side(value: Any) -> int:
-    if isinstance(value, bool) or value not in (ASK, BID):
-        raise invalid(f"side must be 1 or 2, got {value!r}")
+def _side(value: Any, sides: tuple[int, ...] = (ASK, BID)) -> int:
+    if type(value) is not int or value not in sides:  # not True, not 1.0
+        raise invalid(f"side must be one of {sides}, got {value!r}")
     return value
 
 
@@ -146,6 +151,10 @@ def parse_write(engine: Engine, method: str, params: list) -> Op:
         detail = params[5]
         if not isinstance(detail, dict):
             raise invalid("detail must be an object")
+        try:  # in-process callers pass objects that never went through JSON
+            _STRICT.encode(detail)
+        except (TypeError, ValueError, RecursionError):
+            raise invalid("detail must be a JSON object") from None
         return "update_balance", (user, asset, business, business_id, change, detail)
     if method == "order.put_limit":
         _arity(params, 8)
@@ -400,9 +409,7 @@ def order_finished(engine: Engine, history: History, params: list) -> dict:
     limit = _limit(params[5], 1, HISTORY_MAX)
     side = 0
     if len(params) == 7:
-        side = params[6]
-        if isinstance(side, bool) or side not in (0, ASK, BID):
-            raise invalid("side must be 0, 1 or 2")
+        side = _side(params[6], (0, ASK, BID))
     records = history.order_finished(user, market.name, start, end, offset, limit, side)
     return {"offset": offset, "limit": limit, "records": records}
 

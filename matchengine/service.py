@@ -12,7 +12,8 @@ queued, commits a batch itself (saves a thread hop per request under light load)
 
 Start-up loads the newest snapshot and replays the log after it with the logged parameters and
 times, refusing to start on a gap or a corrupt entry. Snapshots are captured by the writer
-between batches (a cheap copy of references) and encoded and written by another thread.
+between batches (a cheap copy of references) and encoded and written by another thread; none is
+taken once an operation failed half-way (memory may then be ahead of the log).
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ def recover(config: CoreConfig, store: Store, sink: Callable | None = None) -> t
         try:
             state = json.loads(raw)
             engine.restore(state)
-        except (ValueError, KeyError, TypeError) as exc:
+        except Exception as exc:  # any failure (e.g. decimal.InvalidOperation) is a refusal
             raise RecoveryError(f"snapshot at operation {last} in {store.path} is unreadable "
                                 f"or does not match the configured markets/assets: {exc!r}") from exc
     for oper_id, raw in store.oplog_from(last + 1):
@@ -111,12 +112,12 @@ def recover(config: CoreConfig, store: Store, sink: Callable | None = None) -> t
         try:
             name, t, args = json.loads(raw)
             op = methods.decode_op(name, args)
-        except (ValueError, KeyError, TypeError) as exc:
+        except Exception as exc:
             raise RecoveryError(f"operation log entry {oper_id} in {store.path} is corrupt "
                                 f"({exc!r}); refusing to start") from exc
         try:
             methods.apply_write(engine, op, t)
-        except (CoreError, KeyError, TypeError) as exc:
+        except Exception as exc:  # CoreError, or e.g. a decimal overflow
             raise RecoveryError(f"operation log entry {oper_id} ({name}) failed on replay "
                                 f"({exc}); the log does not match the snapshot or config") from exc
         last = oper_id
@@ -316,6 +317,7 @@ class CoreService:
                     log.exception("request %s failed notice=WATCH", method)
                     out[index] = CoreError(2, "internal error")
                     if applying:
+                        writer.rollback()  # its history rows are not logged either
                         self._failed = method + " raised"
         if not oplog:
             writer.discard()
@@ -385,9 +387,16 @@ class CoreService:
     def _take_snapshot(self) -> None:
         self._last_snapshot = time.monotonic()
         self._snapshot_wanted.clear()
+        done, self._snapshot_done = self._snapshot_done, None
+        if self._failed:
+            # Memory may hold a half-applied operation that is not in the log: persisting it
+            # would make the next start-up diverge from the log.
+            log.error("snapshot skipped: the core stopped (%s) notice=WATCH", self._failed)
+            if done is not None:
+                done.set()
+            return
         captured = self.engine.capture()
         oper_id = self.oper_id
-        done, self._snapshot_done = self._snapshot_done, None
 
         def write() -> None:
             try:

@@ -57,6 +57,8 @@ def run_command(config_path: str, data_dir: str, http_addr: str | None) -> None:
         raise click.ClickException(str(exc)) from None
     addr = http_addr or config.http_addr
     host, _, port = addr.rpartition(":")
+    if not host or not port.isdigit() or int(port) > 65535:
+        raise click.ClickException(f"--http-addr must be host:port, got {addr!r}")
     try:
         service = CoreService(config, _data_dir(data_dir))
     except RecoveryError as exc:

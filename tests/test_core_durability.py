@@ -195,3 +195,40 @@ def test_cli_help_and_bad_config(tmp_path):
     assert result.exit_code != 0
     assert "money 'USD' is not a configured asset" in result.output
     assert (ROOT / "core.toml").exists()
+
+
+@pytest.mark.parametrize("entry", [
+    b'["update_balance", 1.0, [1, "BTC", "deposit", 4, "12x", {}]]',  # not a decimal
+    b'["put_limit", 1.0, [1, "SKYBTC", 2, "1", "1e999999999", "0", "0", ""]]',  # overflows
+    b'{"method": "update_balance"}',
+])
+def test_refuses_to_start_with_a_clear_message_on_any_bad_entry(tmp_path, entry):
+    """A decimal that does not parse used to escape as a raw decimal.InvalidOperation
+    traceback instead of the RecoveryError that `teller core run` reports."""
+    _log_with_entries(tmp_path)
+    store = Store(tmp_path)
+    with store.env.begin(write=True, db=store.db["oplog"]) as txn:
+        txn.put(u64(4), entry)
+    store.close()
+    with pytest.raises(RecoveryError, match="entry 4"):
+        CoreService(core_config(), tmp_path)
+
+
+def test_refuses_to_start_on_a_snapshot_with_a_bad_decimal(tmp_path):
+    _log_with_entries(tmp_path)
+    store = Store(tmp_path)
+    store.put_snapshot(5, b'{"order_id": 0, "deal_id": 0, "available": [[1, "BTC", "5x"]], '
+                          b'"frozen": [], "orders": []}')
+    store.close()
+    with pytest.raises(RecoveryError, match="snapshot at operation 5"):
+        CoreService(core_config(), tmp_path)
+
+
+def test_cli_refuses_a_bad_http_addr_before_opening_the_data(tmp_path):
+    """`--http-addr nope` used to open the data directory, start the core's threads and then
+    die in int('') with a traceback."""
+    result = CliRunner().invoke(core_group, ["run", "-c", str(ROOT / "core.toml"),
+                                             "-d", str(tmp_path / "d"), "--http-addr", "nope"])
+    assert result.exit_code != 0
+    assert "--http-addr must be host:port, got 'nope'" in result.output
+    assert not (tmp_path / "d").exists()

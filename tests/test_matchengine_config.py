@@ -48,3 +48,19 @@ def test_missing_file_and_bad_toml(tmp_path):
     bad.write_text("[core\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load(bad)
+
+
+def test_malformed_sections_and_tables_are_listed():
+    data = {"assets": [{"name": "BTC", "prec_save": 8, "colour": "red"}, "USDT"],
+            "markets": {"name": "BTCUSDT"}, "extra": {}}
+    with pytest.raises(ConfigError) as err:
+        from_dict(data)
+    assert err.value.problems == [
+        "assets[0] (BTC).colour is not a known key",
+        "assets[1] must be a table",
+        "[[markets]] must be an array of tables",
+        "[extra] is not a known section",
+    ]
+    with pytest.raises(ConfigError) as err:
+        from_dict({"assets": []})
+    assert err.value.problems == ["[[assets]] must list at least one asset"]
