@@ -6,31 +6,12 @@ expectation says which local wall-clock time it stands for.
 
 from __future__ import annotations
 
-import calendar
-import time
-
 import pytest
 
 from marketdata import InvalidArgument, MarketData
+from tests.support.clock import set_tz, utc  # noqa: F401 - set_tz is a fixture
 
 MARKET = "SKYBTC"
-
-
-@pytest.fixture
-def set_tz(monkeypatch):
-    """Switch the process zone (TZ + tzset) for one test and restore it afterwards."""
-
-    def apply(zone: str) -> None:
-        monkeypatch.setenv("TZ", zone)
-        time.tzset()
-
-    yield apply
-    monkeypatch.undo()
-    time.tzset()
-
-
-def utc(*fields: int) -> int:
-    return calendar.timegm(fields + (0,) * (6 - len(fields)))
 
 
 def deal(ts: float, price: str, amount: str, deal_id: int, side: int = 2,

@@ -1,0 +1,33 @@
+"""Time helpers for market-data tests: UTC timestamps and a fixture that switches the zone.
+
+Klines and daily status depend on the process's local zone (viabtc buckets by local time), so
+tests import the fixture explicitly:
+
+    from tests.support.clock import set_tz, utc  # noqa: F401 - fixture
+"""
+
+from __future__ import annotations
+
+import calendar
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+
+@pytest.fixture
+def set_tz(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
+    """Switch the process zone (TZ + tzset) for one test and restore it afterwards."""
+
+    def apply(zone: str) -> None:
+        monkeypatch.setenv("TZ", zone)
+        time.tzset()
+
+    yield apply
+    monkeypatch.undo()
+    time.tzset()
+
+
+def utc(*fields: int) -> int:
+    """Unix time of a UTC date given as (year, month, day[, hour, minute, second])."""
+    return calendar.timegm(fields + (0,) * (6 - len(fields)))
