@@ -99,8 +99,10 @@ class SoakTeller(TellerProcess):
         root = Path(root)
         root.mkdir(parents=True, exist_ok=True)
         keystore = Account.encrypt(chain.hot.key, KEY_PASSWORD, kdf="pbkdf2", iterations=1024)
-        (root / "hot-key.json").write_text(json.dumps(keystore))
-        (root / "hot-key.password").write_text(KEY_PASSWORD + "\n")
+        for name, text in (("hot-key.json", json.dumps(keystore)),
+                           ("hot-key.password", KEY_PASSWORD + "\n")):
+            (root / name).write_text(text)
+            (root / name).chmod(0o600)  # as an operator keeps them: no permission warning
         deriver, _ = deriver_from_seed("BTC", MNEMONIC)
         super().__init__(root, deriver.addresses(0, btc_addresses), config={
             "": {"debug": False},

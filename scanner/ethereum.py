@@ -63,7 +63,10 @@ class EthereumScanner(ChainScanner):
         from web3 import Web3  # imported here: web3 takes about a second to import
 
         self.endpoint = endpoint
-        self.w3 = Web3(Web3.HTTPProvider(endpoint, request_kwargs={"timeout": timeout}))
+        # One try per call: the scanner loop already backs off (web3's own retries would hold
+        # each poll five timeouts long on a hanging node).
+        self.w3 = Web3(Web3.HTTPProvider(endpoint, request_kwargs={"timeout": timeout},
+                                         exception_retry_configuration=None))
         self._token_by_address = {t.address.lower(): t for t in self.tokens}
         self._token_filter = [Web3.to_checksum_address(t.address) for t in self.tokens]
 

@@ -109,7 +109,10 @@ class ERC20Sender(Sender):
         parts = urlsplit(url)
         self.node = f"{parts.scheme}://{parts.hostname}:{parts.port}" if parts.port else \
             f"{parts.scheme}://{parts.hostname}"  # for messages: no path, no credentials
-        self.w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}))
+        # One try per call: web3's own retries (5, with backoff, on a timeout or an HTTP error)
+        # would hold a pass, and /api/health, for minutes; the exchanger retries with backoff.
+        self.w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout},
+                                         exception_retry_configuration=None))
         self.token_address = to_checksum_address(token_address)
         self.contract = self.w3.eth.contract(address=self.token_address, abi=ERC20_ABI)
         self.confirmations_required = max(1, confirmations_required)
@@ -245,15 +248,20 @@ class ERC20Sender(Sender):
         out = outputs[0]
         if out.amount <= 0:
             raise SenderError(f"payout amount must be > 0, got {out.amount}")
+        try:
+            to = to_checksum_address(out.address)
+        except ValueError:  # e.g. a SKY address bound before the backend was switched
+            raise SenderError(f"payout address {out.address!r} is not an ethereum "
+                              "address") from None
         self._ensure_meta()
-        to = to_checksum_address(out.address)
         with self._lock, self._rpc("building the payout"):
             tokens = int(self.contract.functions.balanceOf(self.address).call())
             mined = int(self.w3.eth.get_transaction_count(self.address, "latest"))
-            if tokens - self._reserved(mined) < out.amount:
+            reserved = self._reserved(mined)
+            if tokens - reserved < out.amount:
                 raise InsufficientFunds(
                     f"hot wallet {self.token} balance is short for a payout of {out.amount} "
-                    f"base units (balance {tokens}, in flight {self._reserved(mined)})")
+                    f"base units (balance {tokens}, in flight {reserved})")
             transfer = self.contract.functions.transfer(to, out.amount)
             try:
                 estimate = int(transfer.estimate_gas({"from": self.address}))
@@ -296,17 +304,12 @@ class ERC20Sender(Sender):
 
     def broadcast(self, signed: SignedPayout) -> None:
         nonce = signed.meta.get("nonce")
-        try:
-            self.w3.eth.send_raw_transaction(HexBytes(signed.raw))
-            return
-        except Web3RPCError as exc:
-            message = _rpc_message(exc)
-        except (requests.RequestException, OSError) as exc:
-            raise NodeUnavailable(f"ethereum node {self.node} unreachable "
-                                  f"({type(exc).__name__})") from None
-        except (Web3Exception, ValueError) as exc:
-            raise NodeUnavailable(f"unexpected answer from ethereum node {self.node}: "
-                                  f"{exc}") from None
+        with self._rpc(f"sending payout {signed.txid}"):
+            try:
+                self.w3.eth.send_raw_transaction(HexBytes(signed.raw))
+                return
+            except Web3RPCError as exc:  # the node's refusal: read below
+                message = _rpc_message(exc)
         lowered = message.lower()
         if any(s in lowered for s in _ALREADY_KNOWN):
             return

@@ -3,18 +3,22 @@
 Secrets come from a file or an environment variable, never from the config file itself, and
 never reach a log line or an exception message: errors name the *source* (path, variable) and
 what is wrong with it, not the content. ``SecretError`` carries one operator-readable problem;
-``sender.factory`` gathers them into one ``ConfigError``.
+``sender.factory`` gathers them into one ``ConfigError``. A secret file that other users may
+read is loaded, with a warning naming the file and its mode.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from pathlib import Path
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+
+log = logging.getLogger(__name__)
 
 _HEX_KEY = re.compile(r"(0x)?[0-9a-fA-F]{64}")
 
@@ -26,9 +30,15 @@ class SecretError(ValueError):
 def read_secret_file(path: Path, what: str) -> str:
     """The file's content without its trailing newline (an empty file is an error)."""
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
+        mode = path.stat().st_mode & 0o777
     except OSError as exc:
         raise SecretError(f"{what}: cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise SecretError(f"{what}: {path} is not UTF-8 text") from None
+    if mode & 0o077:
+        log.warning("notice=WATCH %s: %s is readable or writable by other users (mode %03o); "
+                    "chmod 600 it", what, path, mode)
     text = text.rstrip("\r\n")
     if not text:
         raise SecretError(f"{what}: {path} is empty")
@@ -82,4 +92,7 @@ def load_hot_key(*, key_file: Path | None, password_file: Path | None,
             from None
     except (KeyError, TypeError):
         raise SecretError(f"erc20_sender.key_file: {key_file} is not a valid keystore") from None
+    except NotImplementedError:  # eth_keyfile reads version 3 keystores only
+        raise SecretError(f"erc20_sender.key_file: {key_file} is a keystore version that "
+                          "cannot be read (version 3 is)") from None
     return Account.from_key(private_key)

@@ -25,11 +25,13 @@ droplets (10^-6 SKY) and must fit the node's ``max_decimals`` (3 by default).
 
 A transaction built while an earlier one is still not accepted by the node could spend the
 same outputs; ``build`` refuses such a transaction (it is never persisted) until the earlier
-one is injected.
+one is injected, or found CONFLICTED. Node answers are parsed with exact numbers (int or
+Decimal, never float); an answer that is not what the API promises is ``NodeUnavailable``.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections import OrderedDict
@@ -69,11 +71,21 @@ class SkycoinAPIError(SenderError):
         super().__init__(f"{what}: Skycoin node answered {status}: {detail}")
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number")
+
+
+def _parse_json(content: bytes) -> Any:
+    """A node answer as JSON with exact numbers: int or Decimal, never float; NaN and
+    Infinity refused (ValueError)."""
+    return json.loads(content, parse_float=Decimal, parse_constant=_refuse_constant)
+
+
 def _detail(response: requests.Response) -> str:
     """The node's message: v1 bodies are "400 Bad Request - why", v2 bodies JSON errors."""
     text = response.text.strip()
     try:
-        body = response.json()
+        body = _parse_json(response.content)
     except ValueError:
         body = None
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
@@ -83,11 +95,21 @@ def _detail(response: requests.Response) -> str:
 
 
 def _droplets(coins: Any) -> int:
+    """A coins value ("1.5", or a JSON number parsed as Decimal) in droplets, exactly."""
     try:
-        value = Decimal(str(coins))
+        value = Decimal(str(coins)).scaleb(SKY_DECIMALS)
     except InvalidOperation:
-        raise ValueError(f"bad coins value {coins!r}") from None
-    return int(value.scaleb(SKY_DECIMALS))
+        value = Decimal("NaN")
+    if isinstance(coins, bool | float) or not value.is_finite() or value % 1:
+        raise ValueError(f"bad coins value {coins!r}")
+    return int(value)
+
+
+def _whole(value: Any) -> int:
+    """An integer field of a node answer (droplets, hours); anything else is ValueError."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"not an integer: {value!r}")
+    return value
 
 
 class SkycoinSender(Sender):
@@ -131,7 +153,7 @@ class SkycoinSender(Sender):
         if response.status_code != 200:
             self._raise(response, what)
         try:
-            return str(response.json()["csrf_token"])
+            return str(_parse_json(response.content)["csrf_token"])
         except (ValueError, KeyError, TypeError):
             raise NodeUnavailable(f"{what}: the node's CSRF answer is not JSON with "
                                   "csrf_token") from None
@@ -163,7 +185,7 @@ class SkycoinSender(Sender):
 
     def _json(self, response: requests.Response, what: str) -> Any:
         try:
-            return response.json()
+            return _parse_json(response.content)
         except ValueError:
             raise NodeUnavailable(f"{what}: the Skycoin node's answer is not JSON") from None
 
@@ -180,8 +202,8 @@ class SkycoinSender(Sender):
         body = self._json(response, what)
         try:
             confirmed, predicted = body["confirmed"], body["predicted"]
-            coins = min(int(confirmed["coins"]), int(predicted["coins"]))
-            hours = min(int(confirmed["hours"]), int(predicted["hours"]))
+            coins = min(_whole(confirmed["coins"]), _whole(predicted["coins"]))
+            hours = min(_whole(confirmed["hours"]), _whole(predicted["hours"]))
         except (KeyError, TypeError, ValueError):
             raise NodeUnavailable(f"{what}: unexpected balance answer") from None
         with self.storage.read() as txn:
@@ -236,10 +258,9 @@ class SkycoinSender(Sender):
             paid: dict[str, int] = {}
             for o in txn["outputs"]:
                 addr = o.get("address") or o.get("dst")
-                paid.setdefault(addr, 0)
                 if addr in wanted:
-                    paid[addr] += _droplets(o["coins"])
-        except (KeyError, TypeError, ValueError) as exc:
+                    paid[addr] = paid.get(addr, 0) + _droplets(o["coins"])
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise NodeUnavailable(f"{what}: unexpected answer from the node ({exc})") from None
         wrong = [a for a, c in wanted.items() if paid.get(a) != c]
         if wrong or len(txid) != 64 or not raw:
@@ -263,8 +284,9 @@ class SkycoinSender(Sender):
             "inputs": list(signed.meta.get("inputs", [])),
             "coins": sum(o.amount for o in signed.outputs)})
 
-    def _accepted(self, txid: str) -> None:
-        """The node has this payout: its inputs are no longer ours to guard."""
+    def _release(self, txid: str) -> None:
+        """The node has this payout, or it can never be mined: its inputs are no longer ours
+        to guard, nor its coins to hold back from the balance."""
         key = self._prefix + txid
         with self.storage.read() as txn:
             if self.storage.get(txn, "sender", key) is None:
@@ -280,12 +302,12 @@ class SkycoinSender(Sender):
             if answered != signed.txid:
                 log.error("notice=WATCH skycoin node returned txid %s for payout %s",
                           answered, signed.txid)
-            self._accepted(signed.txid)
+            self._release(signed.txid)
             return
         if response.status_code == 400:
             # Already confirmed (its inputs are spent by itself) or inputs spent elsewhere.
             if self._lookup(signed.txid) is not None:
-                self._accepted(signed.txid)
+                self._release(signed.txid)
                 return
             detail = _detail(response)
             if any(s in detail.lower() for s in _INSUFFICIENT):
@@ -322,8 +344,11 @@ class SkycoinSender(Sender):
     def tx_state(self, signed: SignedPayout) -> TxState:
         status = self._lookup(signed.txid)
         if status is None:
-            return TxState.CONFLICTED if self._spent_elsewhere(signed) else TxState.UNKNOWN
-        self._accepted(signed.txid)
+            if self._spent_elsewhere(signed):
+                self._release(signed.txid)  # its inputs are gone: it can never be mined
+                return TxState.CONFLICTED
+            return TxState.UNKNOWN
+        self._release(signed.txid)
         if status.get("confirmed"):
             return TxState.CONFIRMED
         return TxState.PENDING

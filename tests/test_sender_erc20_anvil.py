@@ -23,6 +23,7 @@ from sender.base import (
     BroadcastRejected,
     InsufficientFunds,
     PayoutOutput,
+    SenderError,
     SignedPayout,
     TxState,
 )
@@ -200,6 +201,16 @@ def test_nonce_taken_by_another_transaction_is_conflicted(storage, chain) -> Non
     assert pay(storage, sender, 1, key="BTC/bb:0").meta["nonce"] == 1
 
 
+def test_a_payout_to_a_non_ethereum_address_is_a_sender_error(storage, chain) -> None:
+    """A SKY address stored before the backend was switched: that deposit waits with a clear
+    error (the exchanger handles SenderError per deposit), it does not crash every pass."""
+    sender = make_sender(storage, chain)
+    with pytest.raises(SenderError, match="not an ethereum address"):
+        sender.build([PayoutOutput("2GgFvqoyk9RjwVzj8tqfcXVXB4orBwoc9qv", 1_000, "BTC/aa:0")],
+                     "p")
+    assert next_nonce(storage, sender) is None
+
+
 def test_key_never_appears_in_repr_or_errors(storage, chain) -> None:
     sender = make_sender(storage, chain)
     secret = chain.hot.key.hex()
@@ -309,6 +320,10 @@ def test_killed_after_a_replacement_is_persisted_the_restart_sends_it(
         replacement = payouts[0]["candidates"][0]["txid"]
         assert not _known(anvil_node, replacement), "died before sending the replacement"
 
+        # The restart must send *this* replacement; with replace_after still 1 s it would at
+        # once persist and send a newer one that evicts it from the pool before it is seen.
+        teller.config.write_text(teller.config.read_text().replace(
+            'replace_after = "1s"', 'replace_after = "1h"'))
         teller.start()
         wait_until(lambda: _known(anvil_node, replacement), timeout=20,
                    message="the persisted replacement sent after the restart")

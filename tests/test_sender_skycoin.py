@@ -440,3 +440,60 @@ def test_factory_lists_a_missing_secret_without_starting(storage, tmp_path) -> N
     cfg = parse_config(SKY_CONFIG.format(secret=f'password_file = "{tmp_path / "missing"}"'))
     with pytest.raises(ConfigError, match="cannot read"):
         create_sender(cfg, storage)
+
+
+# -- node answers that are not what the API promises (review 2026-11-22) -------------------------
+
+
+def test_balance_answer_with_non_integer_droplets_is_node_unavailable(storage, node) -> None:
+    """Droplets are integers: a fraction is not rounded and Infinity is no crash."""
+    sender = make_sender(storage)
+    good = json.dumps(balance_body(5_000_000))
+    for bad in (good.replace("5000000", "Infinity", 1), good.replace("5000000", "4999999.5", 1),
+                good.replace("5000000", "NaN", 1), good.replace("5000000", "true", 1)):
+        node.upsert(responses.GET, f"{NODE}/api/v1/wallet/balance", body=bad,
+                    content_type="application/json")
+        with pytest.raises(NodeUnavailable, match="balance answer|not JSON"):
+            sender.balance()
+
+
+def test_build_answer_with_garbage_outputs_is_node_unavailable(storage, node) -> None:
+    sender = make_sender(storage)
+    csrf(node)
+    body = created_body([(BUYER_A, "1.000000")])
+    for outputs in (["not an object"], [{"address": BUYER_A, "coins": "1.0000005"}],
+                    [{"address": BUYER_A, "coins": "Infinity"}]):
+        body["transaction"]["outputs"] = outputs
+        node.upsert(responses.POST, f"{NODE}/api/v1/wallet/transaction", json=body)
+        with pytest.raises(NodeUnavailable, match="unexpected answer"):
+            sender.build([OUT_A], "p1")
+
+
+def test_coins_as_json_numbers_are_read_exactly(storage, node) -> None:
+    """A node (or proxy) that writes coins as JSON numbers: parsed as Decimal, never float."""
+    sender = make_sender(storage)
+    csrf(node)
+    big = PayoutOutput(BUYER_A, 12_345_678_901_234_567_000, "BTC/aa:0")  # 17 digits: no float
+    raw = json.dumps(created_body([(BUYER_A, "@COINS@")])).replace(
+        '"@COINS@"', "12345678901234.567")
+    node.add(responses.POST, f"{NODE}/api/v1/wallet/transaction", body=raw,
+             content_type="application/json")
+    assert sender.build([big], "p1").txid == TXID
+
+
+def test_conflicted_payout_no_longer_holds_back_balance_or_inputs(storage, node) -> None:
+    """Inputs spent by another transaction: the payout can never be mined, so its coins stop
+    counting as in flight and a new build may use the wallet's outputs again."""
+    sender = make_sender(storage)
+    csrf(node)
+    signed = _signed(storage, sender, node)  # persisted, the node refused the inject
+    node.add(responses.GET, f"{NODE}/api/v1/wallet/balance", json=balance_body(5_000_000))
+    assert sender.balance().coins == 4_000_000, "held back while it could still be sent"
+    node.add(responses.GET, f"{NODE}/api/v1/transaction", status=404, body="404 Not Found\n")
+    node.add(responses.GET, f"{NODE}/api/v1/uxout",
+             json={"uxid": UXID, "spent_tx": "ab" * 32, "spent_block_seq": 23580})
+    assert sender.tx_state(signed) == TxState.CONFLICTED
+    assert sender.balance().coins == 5_000_000
+    node.replace(responses.POST, f"{NODE}/api/v1/wallet/transaction",
+                 json=created_body([(BUYER_B, "1.000000")], txid="e" * 64))
+    assert sender.build([PayoutOutput(BUYER_B, 1_000_000, "BTC/b:0")], "p2").txid == "e" * 64
