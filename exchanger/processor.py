@@ -82,6 +82,12 @@ def combined_state(candidates: list[SignedPayout],
     raise ValueError("a payout has at least one candidate")
 
 
+def payout_candidates(payout: dict[str, Any]) -> list[SignedPayout]:
+    """The signed transactions of a payout record: the first one, then its replacements."""
+    return [SignedPayout.from_json(payout["signed"])] + [
+        SignedPayout.from_json(c) for c in payout.get("candidates", [])]
+
+
 class Exchanger:
     def __init__(self, store: DepositStore, sender: Sender, settings: ExchangerSettings,
                  clock: Callable[[], float] = time.time) -> None:
@@ -401,8 +407,7 @@ class Exchanger:
             payouts = [p for p in map(self.store.payout, sorted(payout_ids))
                        if p is not None and p["status"] == "broadcast"]
         for payout in payouts:
-            candidates = [SignedPayout.from_json(payout["signed"])] + [
-                SignedPayout.from_json(c) for c in payout.get("candidates", [])]
+            candidates = payout_candidates(payout)
             for candidate in candidates:
                 self._payout_of_txid[candidate.txid] = payout["id"]
             try:
@@ -480,6 +485,36 @@ class Exchanger:
                     "fee)", payout["id"], int(self.clock() - since), replacement.txid)
         failpoints.hit("after_replacement_persisted")
         self._rebroadcast(replacement, replacement=True)
+
+    # -- operator decisions ----------------------------------------------------------------
+
+    def retry_refusal(self, payout_id: str) -> str:
+        """Why paying this payout's deposits again could pay twice; "" when it cannot.
+
+        An operator's retry builds a new payout, so it is safe only if no candidate of the old
+        one can ever be mined: each is FAILED or CONFLICTED on chain, or unknown to a node that
+        cannot see it come back. A payout held as dead because the node forgot it is not
+        enough on a real chain: its bytes stay valid while its nonce or inputs are unused.
+        """
+        payout = self.store.payout(payout_id) if payout_id else None
+        if payout is None or payout["status"] != "needs_review":
+            return ""  # no payout, or an open/confirmed one: release_for_payment refuses those
+        for candidate in payout_candidates(payout):
+            try:
+                state = self.sender.tx_state(candidate)
+            except SenderError as exc:
+                return f"cannot ask the node about transaction {candidate.txid}: {exc}"
+            if state in (TxState.FAILED, TxState.CONFLICTED):
+                continue
+            if state in (TxState.UNKNOWN, TxState.DROPPED):
+                if not self.sender.forgotten_can_return:
+                    continue
+                return (f"transaction {candidate.txid} is unknown to the node but can still be "
+                        "mined while its nonce or inputs are unused: send it again, or spend "
+                        "them with another transaction, then retry")
+            return (f"transaction {candidate.txid} is {state} on chain: it paid or may still "
+                    "pay this deposit; use mark_done once it confirms")
+        return ""
 
     # -- helpers ---------------------------------------------------------------------------
 

@@ -123,6 +123,9 @@ class Sender(abc.ABC):
     # wallet choosing unspent outputs, a nonce read from the node, do).
     build_ahead: int = 1
     confirms_on_broadcast: bool = False  # a pretend chain that confirms at once: check right away
+    # A transaction the node no longer knows may still be mined later: anyone holding its bytes
+    # can send it again while its nonce or inputs are unused. Only our own dummy chain is sure.
+    forgotten_can_return: bool = True
 
     @abc.abstractmethod
     def balance(self) -> Balance:

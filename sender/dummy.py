@@ -36,6 +36,7 @@ class DummySender(Sender):
     token = "SKY"
     decimals = SKY_DECIMALS
     build_ahead = 64  # our own ledger: a build never depends on an earlier broadcast
+    forgotten_can_return = False  # nothing sends a dropped transaction again but the teller
 
     def __init__(self, storage: Any, *, coins_droplets: int, hours: int,
                  max_outputs: int = 1, autoconfirm: bool = False) -> None:
@@ -149,7 +150,7 @@ class DummySender(Sender):
                 return False
             key = _PREFIX + f"tx/{number:016x}"
             tx = st.get(txn, "sender", key)
-            if tx is None:
+            if tx is None or tx.get("dropped"):
                 return False
             tx["confirmed"] = True
             st.put(txn, "sender", key, tx)
@@ -157,3 +158,22 @@ class DummySender(Sender):
             return True
 
         return st.write_batched(write)  # many confirmations at once share one commit
+
+    def drop(self, txid: str) -> bool:
+        """Forget an unconfirmed broadcast, as a node evicting it from its mempool; its coins
+        come back. False if no such unconfirmed transaction. Sending the same bytes again
+        makes it a new broadcast."""
+        st = self.storage
+        with self._lock, st.write() as txn:
+            seq = st.get(txn, "sender", _PREFIX + "txid/" + txid)
+            tx = st.get(txn, "sender", _PREFIX + f"tx/{seq:016x}") if seq is not None else None
+            if tx is None or tx["confirmed"]:
+                return False
+            tx["dropped"] = True
+            st.put(txn, "sender", _PREFIX + f"tx/{seq:016x}", tx)
+            st.delete(txn, "sender", _PREFIX + "txid/" + txid)
+            st.delete(txn, "sender", _PREFIX + f"pending/{seq:016x}")
+            balance = st.get(txn, "sender", _PREFIX + "balance")
+            st.put(txn, "sender", _PREFIX + "balance",
+                   balance + sum(o["coins"] for o in tx["outputs"]))
+            return True

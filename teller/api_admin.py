@@ -202,6 +202,9 @@ def create_admin_app(service: Service) -> Flask:
                             "error_kind": "cancelled_by_operator"})
         try:
             if action == "retry":
+                refusal = service.exchanger.retry_refusal(record.get("payout_id") or "")
+                if refusal:
+                    return error_response(409, refusal)
                 updated = service.store.release_for_payment(key, changes)
             else:
                 updated = service.store.transition(key, Status.NEEDS_REVIEW, target, changes)

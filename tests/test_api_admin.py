@@ -11,6 +11,7 @@ from typing import Any
 import lmdb
 import requests
 
+from sender.dummy import DummySender
 from teller.storage import loads
 from tests.support.service import (
     BTC_ADDRESSES,
@@ -236,8 +237,14 @@ def test_retry_pays_again_only_when_the_old_payout_is_dead(teller: TellerHarness
     resp = review(t, {**ident, "action": "retry"})
     assert resp.status_code == 409 and "is broadcast" in resp.text
 
-    log.info("the payout is proven dead (as the processor decides it): retry pays again, once")
+    log.info("held as dead while the chain still has it pending: retry is refused")
     t.service.store.mark_needs_review(payout_id, "dropped by the node")
+    resp = review(t, {**ident, "action": "retry"})
+    assert resp.status_code == 409 and "is pending on chain" in resp.text
+    assert t.statuses(SKY_ADDR) == ["needs_review"]
+
+    log.info("the dummy chain really drops it: retry pays again, once")
+    assert isinstance(t.service.sender, DummySender) and t.service.sender.drop(first["txid"])
     updated = assert_json(review(t, {**ident, "action": "retry", "note": "tx dead"}))
     assert updated["status"] == "waiting_send" and updated["review_note"] == "retry: tx dead"
     second = t.wait_broadcasts(2)[-1]

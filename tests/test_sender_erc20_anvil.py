@@ -449,3 +449,49 @@ def test_stuck_payout_is_replaced_with_the_same_nonce_and_pays_once(
         assert len(transfers) == 1
     finally:
         harness.close()
+
+
+def test_retry_of_a_forgotten_payout_waits_until_its_nonce_is_spent(
+        tmp_path, anvil_node, monkeypatch) -> None:  # noqa: F811
+    """A payout held as dead because the node forgot it stays valid: anyone holding its bytes
+    can still get it mined while its nonce is unused. An operator's retry (a new payout with a
+    new nonce) is refused until another transaction has spent that nonce; then it pays once."""
+    chain = setup_chain(anvil_node, tokens=10_000_000, eth_wei=10**18)
+    monkeypatch.setenv("TELLER_TEST_HOT_KEY", chain.hot.key.hex())
+    harness = start_teller(tmp_path, teller_overrides(chain, "TELLER_TEST_HOT_KEY"))
+    try:
+        address = harness.bind(BUYER)
+        harness.deposit(address, 100_000, "dd" * 32)  # 0.001 BTC at 1000 -> 1 TUSD
+        [record] = wait_until(lambda: harness.deposits("waiting_confirm"), timeout=20,
+                              message="the payout broadcast")
+        service = harness.service
+        assert service is not None
+        service.store.mark_needs_review(record["payout_id"], "not seen by the node for 6 h")
+        anvil_node.request("anvil_dropTransaction", [record["txid"]])
+        ident = {"coin_type": "BTC", "deposit_id": record["deposit_id"], "action": "retry"}
+
+        resp = harness.post_json(harness.admin, "/api/deposits/review", ident)
+        assert resp.status_code == 409 and "can still be mined" in resp.text, resp.text
+        assert [d["status"] for d in harness.deposits()] == ["needs_review"]
+
+        # the operator spends the nonce with a transfer to itself: now the retry pays
+        w3 = anvil_node.w3
+        spend = chain.hot.sign_transaction({
+            "to": chain.hot.address, "value": 0, "gas": 21_000, "gasPrice": 10**10,
+            "nonce": w3.eth.get_transaction_count(chain.hot.address),
+            "chainId": anvil_node.chain_id})
+        w3.eth.send_raw_transaction(spend.raw_transaction)
+        anvil_node.mine(1)
+        resp = harness.post_json(harness.admin, "/api/deposits/review", ident)
+        assert resp.status_code == 200, resp.text
+
+        def paid() -> list[dict[str, Any]]:
+            anvil_node.mine(1)
+            return harness.deposits("done")
+
+        [done] = wait_until(paid, timeout=20, message="paid once")
+        assert done["txid"] != record["txid"]
+        assert chain.token.functions.balanceOf(BUYER).call() == 1_000_000
+        assert len([t for t in transfers_from(chain, chain.hot.address) if t["to"] == BUYER]) == 1
+    finally:
+        harness.close()
