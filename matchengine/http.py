@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from matchengine.errors import CoreError
+from teller.jsonbody import too_deep
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +76,11 @@ def create_app(service: Any) -> WsgiApp:
         if not raw:
             return _empty_400(start_response)
         try:
-            body = _DECODER.decode(raw.decode("utf-8-sig"))
-        except (ValueError, RecursionError):  # RecursionError: nested too deeply
+            text = raw.decode("utf-8-sig")
+            if too_deep(text):  # before decoding: see teller.jsonbody.MAX_DEPTH
+                return _empty_400(start_response)
+            body = _DECODER.decode(text)
+        except ValueError:
             return _empty_400(start_response)
         if isinstance(body, list):
             if not body:

@@ -15,6 +15,40 @@ from typing import Any
 _LITERALS = {"t": "true", "f": "false", "n": "null"}
 _VALUE_START = set('{["-0123456789tfn')
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_JSON_SPECIAL = re.compile(r'[\[\]{}"\\]')
+
+# Arrays and objects nested deeper than this are refused before decoding. Python's decoder
+# recurses once per level, and importing web3 raises the interpreter's recursion limit to
+# 100,000: a body of 100,000 "[" would overflow a server thread's C stack and kill the whole
+# process, not raise RecursionError. Every request body here is a flat object.
+MAX_DEPTH = 200
+
+
+def too_deep(text: str, limit: int = MAX_DEPTH) -> str:
+    """The bracket that takes ``text`` past ``limit`` levels of nesting, or "" (brackets in
+    strings do not count). Cheap for ordinary bodies: it only scans when there are enough
+    brackets to go that deep."""
+    if text.count("[") + text.count("{") <= limit:
+        return ""
+    depth, in_string, skip = 0, False, -1
+    for match in _JSON_SPECIAL.finditer(text):
+        char, pos = match.group(), match.start()
+        if in_string:
+            if pos == skip:
+                continue  # escaped by the backslash just before it
+            if char == "\\":
+                skip = pos + 1
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > limit:
+                return char
+        elif char in "]}":
+            depth -= 1
+    return ""
 
 
 class BodyError(ValueError):
@@ -68,13 +102,13 @@ def decode_object(raw: bytes) -> dict[str, Any]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise BodyError("invalid UTF-8 in request body") from None
+    opener = too_deep(text)
+    if opener:  # Go's wording (its limit is 10000 levels)
+        raise BodyError(f"invalid character {_go_char(opener)} exceeded max depth")
     try:
         value = json.loads(text) if text.strip() else None
     except json.JSONDecodeError:
         raise BodyError(_go_syntax_error(text)) from None
-    except RecursionError:  # nested deeper than Python's stack allows (Go's limit is 10000)
-        opener = next((ch for ch in text if ch in "[{"), "[")
-        raise BodyError(f"invalid character {_go_char(opener)} exceeded max depth") from None
     if value is None and not text.strip():
         raise BodyError("EOF")
     if not isinstance(value, dict):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import threading
 from pathlib import Path
 
@@ -218,4 +219,17 @@ def test_oversized_body_is_413_and_binds_nothing(teller: TellerHarness) -> None:
     t = teller
     body = b'{"skyaddr": "' + SKY_ADDR.encode() + b'", "coin_type": "BTC"}' + b" " * (2 << 20)
     assert_api_error(post_raw(t, body, "application/json"), 413, "Request Entity Too Large")
+    assert remaining(t) == 5
+
+
+def test_deep_json_is_refused_under_web3s_recursion_limit(teller: TellerHarness) -> None:
+    """A teller paying ERC-20 or scanning ETH imports web3, which raises the recursion limit
+    to 100,000. json.loads then overflowed a server thread's C stack on 100,000 "[" and the
+    whole process died with SIGSEGV instead of raising RecursionError."""
+    import web3  # noqa: F401 - loaded as in an ERC-20 teller
+
+    assert sys.getrecursionlimit() >= 100_000
+    t = teller
+    assert_api_error(post_raw(t, b"[" * 100_000, "application/json"), 400,
+                     "Invalid json request body: invalid character '[' exceeded max depth")
     assert remaining(t) == 5

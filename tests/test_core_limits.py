@@ -4,6 +4,7 @@ and the core keeps serving."""
 
 from __future__ import annotations
 
+import sys
 from decimal import Decimal
 
 import pytest
@@ -156,3 +157,14 @@ def test_a_float_side_is_refused_not_stored(core):
         assert core.rpc(method, params)["error"] == {"code": 1, "message": "invalid argument"}, \
             method
     assert core.ok("order.book", ["BTCUSDT", 1, 0, 10])["total"] == 0
+
+
+def test_deep_json_is_refused_under_web3s_recursion_limit(core):
+    """With web3 imported (recursion limit 100,000, as when the teller calls the core
+    in-process), decoding 100,000 "[" overflowed the thread's C stack: SIGSEGV, not a 400."""
+    import web3  # noqa: F401
+
+    assert sys.getrecursionlimit() >= 100_000
+    deep = raw(core, "[" * 100_000)
+    assert deep.status_code == 400 and deep.content == b""
+    assert core.ok("balance.query", [1, "BTC"])["BTC"]["available"] == "0"
