@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from bisect import bisect_left, insort
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, nullcontext
 from decimal import Decimal, getcontext, localcontext
-from typing import Any
+from functools import wraps
+from typing import Any, TypeVar
 
 from matchengine.config import CoreConfig, MarketConfig
 from matchengine.decimals import CTX, ONE, ZERO, exponent, fmt, fmt_raw
@@ -32,14 +32,22 @@ EVENT_PUT, EVENT_UPDATE, EVENT_FINISH = 1, 2, 3
 
 Sink = Callable[[str, Any], None]
 
-_IN_CTX = nullcontext()
+Method = TypeVar("Method", bound=Callable[..., Any])
 
 
-def _context() -> AbstractContextManager:
-    """viabtc's decimal context for one operation. A thread that runs many operations (the
-    core's writer) sets CTX once with `decimal.setcontext(CTX)`; copying it per call cost more
-    than the arithmetic it guarded."""
-    return _IN_CTX if getcontext() is CTX else localcontext(CTX)
+def _in_context(method: Method) -> Method:
+    """Run a write operation in viabtc's decimal context. A thread that runs many operations
+    (the core's writer) sets CTX once with `decimal.setcontext(CTX)`; copying it per call cost
+    more than the arithmetic it guarded."""
+
+    @wraps(method)
+    def run(self: Engine, *args: Any) -> Any:
+        if getcontext() is CTX:
+            return method(self, *args)
+        with localcontext(CTX):
+            return method(self, *args)
+
+    return run  # type: ignore[return-value]
 
 
 class EngineError(Exception):
@@ -57,7 +65,9 @@ class Order:
     FIELDS = ("id", "type", "side", "ctime", "mtime", "user", "market", "source", "price",
               "amount", "taker_fee", "maker_fee", "left", "freeze", "deal_stock", "deal_money",
               "deal_fee")
-    __slots__ = (*FIELDS, "_fixed")  # _fixed: printed price/amount/fees, which never change
+    # _fixed: printed price/amount/fees, which never change; _shown: the last info() and the
+    # `left` and `mtime` it showed (every change of a printed field changes `left`)
+    __slots__ = (*FIELDS, "_fixed", "_shown")
 
     def __init__(self, id: int, type: int, side: int, ctime: float, mtime: float, user: int,
                  market: str, source: str, price: Decimal, amount: Decimal,
@@ -81,15 +91,19 @@ class Order:
         self.deal_money = deal_money
         self.deal_fee = deal_fee
         self._fixed: tuple[str, str, str, str] | None = None
+        self._shown: tuple[Decimal, float, dict[str, Any]] | None = None
 
     def info(self) -> dict[str, Any]:
-        """viabtc's `get_order_info` object."""
+        """viabtc's `get_order_info` object (a new dict each call)."""
+        shown = self._shown
+        if shown is not None and shown[0] is self.left and shown[1] == self.mtime:
+            return shown[2].copy()  # an order is often shown twice unchanged: put, cancel
         fixed = self._fixed
         if fixed is None:
             fixed = self._fixed = (fmt(self.price), fmt(self.amount), fmt(self.taker_fee),
                                    fmt(self.maker_fee))
         left, stock, money, fee = self.left, self.deal_stock, self.deal_money, self.deal_fee
-        return {
+        info = {
             "id": self.id, "market": self.market, "source": self.source, "type": self.type,
             "side": self.side, "user": self.user, "ctime": self.ctime, "mtime": self.mtime,
             "price": fixed[0], "amount": fixed[1], "taker_fee": fixed[2],
@@ -100,6 +114,8 @@ class Order:
             "deal_money": "0" if money is ZERO else fmt(money),
             "deal_fee": "0" if fee is ZERO else fmt(fee),
         }
+        self._shown = (left, self.mtime, info)
+        return info.copy()
 
     def as_tuple(self) -> tuple:
         return tuple(getattr(self, name) for name in self.FIELDS)
@@ -187,6 +203,8 @@ class Engine:
         self.supply_digits = {a.name: CTX.prec - a.prec_save for a in config.assets}
         self.order_id = 0
         self.deal_id = 0
+        # Not state: matchengine.methods' per-market caches of checked order parameters.
+        self.order_params: dict[str, Any] = {}
 
     # -- event sink ---------------------------------------------------------------------------
 
@@ -246,16 +264,22 @@ class Engine:
         table[key] = result
         return result
 
-    def _freeze(self, user: int, asset: str, amount: Decimal) -> None:
-        available = self.available.get((user, asset))
-        if available is None or available < amount:
-            raise AssertionError("freeze beyond available balance")  # checked before matching
-        self._add(self.frozen, user, asset, amount)
-        self._sub(self.available, user, asset, amount)
+    def _move(self, source: dict, target: dict, user: int, asset: str, amount: Decimal) -> None:
+        """`_sub(source)` then `_add(target)` of an amount > 0 that `source` holds (freeze and
+        unfreeze), in one call: this runs for every order that rests or leaves the book."""
+        key = (user, asset)
+        quantum = self.quantum[asset]
+        held = source.get(key)
+        if held is None or held < amount:
+            raise AssertionError("moving more than the balance holds")  # checked before
+        current = target.get(key)
+        target[key] = ((ZERO if current is None else current) + amount).quantize(quantum)
+        left = held - amount
+        if left == 0:
+            del source[key]
+        else:
+            source[key] = left.quantize(quantum)
 
-    def _unfreeze(self, user: int, asset: str, amount: Decimal) -> None:
-        self._add(self.available, user, asset, amount)
-        self._sub(self.frozen, user, asset, amount)
 
     def total(self, user: int, asset: str) -> Decimal:
         total = ZERO
@@ -288,134 +312,134 @@ class Engine:
 
     # -- balance.update (me_update.c) ---------------------------------------------------------
 
+    @_in_context
     def update_balance(self, t: float, user: int, asset: str, business: str, business_id: int,
                        change: Decimal, detail: dict) -> None:
         """Apply a deposit/withdraw-like change once per (user, asset, business, business_id)."""
-        with _context():
-            key = (user, asset, business, business_id)
-            if key in self.update_keys:
-                raise EngineError(10, "repeat update")
-            supply = self.supply[asset] + change
-            if change > 0 and supply.adjusted() >= self.supply_digits[asset]:
-                raise EngineError(1, "invalid argument")  # total of `asset` beyond the context
-            if change >= 0:
-                result = self._add(self.available, user, asset, abs(change))
-            else:
-                result = self._sub(self.available, user, asset, abs(change))
-            if result is None:
-                raise EngineError(11, "balance not enough")
-            self.update_keys.add(key)
-            self.supply[asset] = supply
-            if self.emit_history:
-                detail = dict(detail)
-                detail["id"] = business_id
-                self._history(t, user, asset, business, change, detail)
-            if self.emit_balances:
-                self._sink("balances", [t, user, asset, business, fmt_raw(change)])
+        key = (user, asset, business, business_id)
+        if key in self.update_keys:
+            raise EngineError(10, "repeat update")
+        supply = self.supply[asset] + change
+        if change > 0 and supply.adjusted() >= self.supply_digits[asset]:
+            raise EngineError(1, "invalid argument")  # total of `asset` beyond the context
+        if change >= 0:
+            result = self._add(self.available, user, asset, abs(change))
+        else:
+            result = self._sub(self.available, user, asset, abs(change))
+        if result is None:
+            raise EngineError(11, "balance not enough")
+        self.update_keys.add(key)
+        self.supply[asset] = supply
+        if self.emit_history:
+            detail = dict(detail)
+            detail["id"] = business_id
+            self._history(t, user, asset, business, change, detail)
+        if self.emit_balances:
+            self._sink("balances", [t, user, asset, business, fmt_raw(change)])
 
     # -- orders (me_market.c) -----------------------------------------------------------------
 
-    def _new_order(self, t: float, kind: int, market: Market, user: int, side: int,
-                   amount: Decimal, price: Decimal, taker_fee: Decimal, maker_fee: Decimal,
-                   source: str) -> Order:
-        self.order_id += 1
-        return Order(self.order_id, kind, side, t, t, user, market.name, source, price, amount,
-                     taker_fee, maker_fee, amount, ZERO, ZERO, ZERO, ZERO)
-
+    @_in_context
     def put_limit(self, t: float, user: int, market_name: str, side: int, amount: Decimal,
                   price: Decimal, taker_fee: Decimal, maker_fee: Decimal, source: str) -> Order:
         """Match a limit order at makers' prices, rest the remainder; returns the order."""
         market = self.markets[market_name]
-        with _context():
-            if side == ASK:
-                balance = self.available.get((user, market.stock))
-                if balance is None or balance < amount:
-                    raise EngineError(10, "balance not enough")
-            else:
-                balance = self.available.get((user, market.money))
-                if balance is None or balance < amount * price:
-                    raise EngineError(10, "balance not enough")
-            if amount < market.conf.min_amount:
-                raise EngineError(11, "amount too small")
-            order = self._new_order(t, LIMIT, market, user, side, amount, price, taker_fee,
-                                    maker_fee, source)
-            self._execute(market, order, limit=True)
-            if order.left == 0:
-                if self.emit_finish:
-                    self._order_event(EVENT_FINISH, order, market)
-            else:
-                if self.emit_put:
-                    self._order_event(EVENT_PUT, order, market)
-                self._rest(market, order)
-            return order
+        if side == ASK:
+            balance = self.available.get((user, market.stock))
+            if balance is None or balance < amount:
+                raise EngineError(10, "balance not enough")
+        else:
+            balance = self.available.get((user, market.money))
+            if balance is None or balance < amount * price:
+                raise EngineError(10, "balance not enough")
+        if amount < market.conf.min_amount:
+            raise EngineError(11, "amount too small")
+        self.order_id += 1
+        order = Order(self.order_id, LIMIT, side, t, t, user, market.name, source, price,
+                      amount, taker_fee, maker_fee, amount, ZERO, ZERO, ZERO, ZERO)
+        against = market.bids.prices if side == ASK else market.asks.prices
+        if against and (price <= against[-1] if side == ASK else price >= against[0]):
+            self._execute(market, order, limit=True)  # it crosses the best price
+        if order.left == 0:
+            if self.emit_finish:
+                self._order_event(EVENT_FINISH, order, market)
+        else:
+            if self.emit_put:
+                self._order_event(EVENT_PUT, order, market)
+            self._rest(market, order)
+        return order
 
+    @_in_context
     def put_market(self, t: float, user: int, market_name: str, side: int, amount: Decimal,
                    taker_fee: Decimal, source: str) -> Order:
         """Execute a market order (bid amount = money to spend); it never rests."""
         market = self.markets[market_name]
-        with _context():
-            if side == ASK:
-                balance = self.available.get((user, market.stock))
-                if balance is None or balance < amount:
-                    raise EngineError(10, "balance not enough")
-                if not market.bids.prices:
-                    raise EngineError(12, "no enough trader")
-                if amount < market.conf.min_amount:
-                    raise EngineError(11, "amount too small")
-            else:
-                balance = self.available.get((user, market.money))
-                if balance is None or balance < amount:
-                    raise EngineError(10, "balance not enough")
-                best = market.asks.best()
-                if best is None:
-                    raise EngineError(12, "no enough trader")
-                if amount < best.price * market.conf.min_amount:
-                    raise EngineError(11, "amount too small")
-            order = self._new_order(t, MARKET, market, user, side, amount, ZERO, taker_fee,
-                                    ZERO, source)
-            if side == BID:
-                self._execute_market_bid(market, order)
-            else:
-                self._execute(market, order, limit=False)
-            if self.emit_finish:
-                self._order_event(EVENT_FINISH, order, market)
-            return order
+        if side == ASK:
+            balance = self.available.get((user, market.stock))
+            if balance is None or balance < amount:
+                raise EngineError(10, "balance not enough")
+            if not market.bids.prices:
+                raise EngineError(12, "no enough trader")
+            if amount < market.conf.min_amount:
+                raise EngineError(11, "amount too small")
+        else:
+            balance = self.available.get((user, market.money))
+            if balance is None or balance < amount:
+                raise EngineError(10, "balance not enough")
+            best = market.asks.best()
+            if best is None:
+                raise EngineError(12, "no enough trader")
+            if amount < best.price * market.conf.min_amount:
+                raise EngineError(11, "amount too small")
+        self.order_id += 1
+        order = Order(self.order_id, MARKET, side, t, t, user, market.name, source, ZERO,
+                      amount, taker_fee, ZERO, amount, ZERO, ZERO, ZERO, ZERO)
+        if side == BID:
+            self._execute_market_bid(market, order)
+        else:
+            self._execute(market, order, limit=False)
+        if self.emit_finish:
+            self._order_event(EVENT_FINISH, order, market)
+        return order
 
+    @_in_context
     def cancel(self, t: float, user: int, market_name: str, order_id: int) -> Order:
         """Cancel a resting order; returns it as it was when cancelled."""
         market = self.markets[market_name]
-        with _context():
-            order = market.orders.get(order_id)
-            if order is None:
-                raise EngineError(10, "order not found")
-            if order.user != user:
-                raise EngineError(11, "user not match")
-            if self.emit_finish:
-                self._order_event(EVENT_FINISH, order, market)
-            self._finish(market, order)
-            return order
+        order = market.orders.get(order_id)
+        if order is None:
+            raise EngineError(10, "order not found")
+        if order.user != user:
+            raise EngineError(11, "user not match")
+        if self.emit_finish:
+            self._order_event(EVENT_FINISH, order, market)
+        self._finish(market, order)
+        return order
 
     def _rest(self, market: Market, order: Order) -> None:
         market.orders[order.id] = order
-        market.users.setdefault(order.user, {})[order.id] = order
+        mine = market.users.get(order.user)
+        if mine is None:
+            mine = market.users[order.user] = {}
+        mine[order.id] = order
         if order.side == ASK:
             market.asks.add(order)
             order.freeze = order.left
-            self._freeze(order.user, market.stock, order.left)
+            self._move(self.available, self.frozen, order.user, market.stock, order.left)
         else:
             market.bids.add(order)
             order.freeze = order.price * order.left
-            self._freeze(order.user, market.money, order.freeze)
+            self._move(self.available, self.frozen, order.user, market.money, order.freeze)
 
     def _finish(self, market: Market, order: Order) -> None:
         if order.side == ASK:
             market.asks.remove(order)
             if order.freeze > 0:
-                self._unfreeze(order.user, market.stock, order.freeze)
+                self._move(self.frozen, self.available, order.user, market.stock, order.freeze)
         else:
             market.bids.remove(order)
             if order.freeze > 0:
-                self._unfreeze(order.user, market.money, order.freeze)
+                self._move(self.frozen, self.available, order.user, market.money, order.freeze)
         del market.orders[order.id]
         mine = market.users[order.user]
         del mine[order.id]

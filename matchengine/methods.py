@@ -14,7 +14,7 @@ from decimal import Decimal
 from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any, Protocol
 
-from matchengine.decimals import ONE, ZERO, fmt, fmt_raw, parse
+from matchengine.decimals import ONE, ZERO, fmt, fmt_raw, parse, rescale
 from matchengine.engine import ASK, BID, Engine, EngineError, Market
 from matchengine.errors import CoreError, invalid
 
@@ -134,74 +134,156 @@ def _limit(value: Any, lo: int, hi: int) -> int:
 
 # -- writes -----------------------------------------------------------------------------------
 
+class _OrderParams:
+    """One market's order decimals, checked and truncated, by their text.
+
+    Order streams repeat the same amounts, prices and fee rates, and a Decimal is immutable, so
+    a value checked once is handed out again: `amount(text)` is one dict lookup on the hot
+    path and the full check (with its refusal) only for text not seen before."""
+
+    __slots__ = ("conf", "digits", "_amounts", "_prices", "_fees")
+
+    MAX = 65536  # entries per table; a full table is cleared
+
+    def __init__(self, engine: Engine, conf: Any) -> None:
+        self.conf = conf
+        self.digits = _order_digits(engine, conf)
+        self._amounts: dict[str, Decimal] = {}
+        self._prices: dict[str, Decimal] = {}
+        self._fees: dict[str, Decimal] = {}
+
+    @staticmethod
+    def _remember(table: dict[str, Decimal], text: str, value: Decimal) -> Decimal:
+        if len(table) >= _OrderParams.MAX:
+            table.clear()
+        table[text] = value
+        return value
+
+    def amount(self, text: Any) -> Decimal:
+        value = self._amounts.get(text) if type(text) is str else None
+        if value is None:
+            value = _bounded(_positive(text, self.conf.stock_prec), self.digits, "amount")
+            self._remember(self._amounts, text, value)
+        return value
+
+    def price(self, text: Any) -> Decimal:
+        value = self._prices.get(text) if type(text) is str else None
+        if value is None:
+            value = _bounded(_positive(text, self.conf.money_prec), self.digits, "price")
+            self._remember(self._prices, text, value)
+        return value
+
+    def fee(self, text: Any) -> Decimal:
+        value = self._fees.get(text) if type(text) is str else None
+        if value is None:
+            value = self._remember(self._fees, text, _fee(text, self.conf.fee_prec))
+        return value
+
+
+def _order_params(engine: Engine, market_name: Any) -> _OrderParams:
+    """The market's `_OrderParams` (one per engine and market), or code 1 if unknown."""
+    try:
+        return engine.order_params[market_name]
+    except (KeyError, TypeError):
+        pass
+    market = _market(engine, market_name)
+    params = engine.order_params[market.name] = _OrderParams(engine, market.conf)
+    return params
+
+
+def _source(value: Any) -> str:
+    if type(value) is str and len(value) <= SOURCE_MAX and value.isascii():
+        return value  # ASCII: one byte a character
+    return _str(value, SOURCE_MAX)
+
+
+def _parse_update_balance(engine: Engine, params: list) -> Op:
+    _arity(params, 6)
+    user = _user(params[0])
+    asset = params[1]
+    if not isinstance(asset, str) or asset not in engine.prec_show:
+        raise invalid(f"unknown asset {asset!r}")
+    business = _str(params[2], BUSINESS_MAX)
+    business_id = _int(params[3])
+    change = _bounded(_decimal(params[4], engine.prec_show[asset]),
+                      DIGITS - engine.prec_save[asset] - 3, "change")
+    detail = params[5]
+    if not isinstance(detail, dict):
+        raise invalid("detail must be an object")
+    try:  # in-process callers pass objects that never went through JSON
+        _STRICT.encode(detail)
+    except (TypeError, ValueError, RecursionError):
+        raise invalid("detail must be a JSON object") from None
+    return "update_balance", (user, asset, business, business_id, change, detail)
+
+
+def _parse_put_limit(engine: Engine, params: list) -> Op:
+    if len(params) != 8:
+        _arity(params, 8)
+    user, market, side, amount, price, taker_fee, maker_fee, source = params
+    if type(user) is not int or not 0 <= user < UINT32:
+        _user(user)
+    checked = _order_params(engine, market)
+    if type(side) is not int or side not in (ASK, BID):
+        _side(side)
+    return "put_limit", (user, checked.conf.name, side, checked.amount(amount),
+                         checked.price(price), checked.fee(taker_fee), checked.fee(maker_fee),
+                         _source(source))
+
+
+def _parse_put_market(engine: Engine, params: list) -> Op:
+    if len(params) != 6:
+        _arity(params, 6)
+    user, market, side, amount, taker_fee, source = params
+    if type(user) is not int or not 0 <= user < UINT32:
+        _user(user)
+    checked = _order_params(engine, market)
+    if type(side) is not int or side not in (ASK, BID):
+        _side(side)
+    # viabtc parses the amount at stock_prec, also for bids (where it is money to spend)
+    return "put_market", (user, checked.conf.name, side, checked.amount(amount),
+                          checked.fee(taker_fee), _source(source))
+
+
+def _parse_cancel(engine: Engine, params: list) -> Op:
+    if len(params) != 3:
+        _arity(params, 3)
+    user, market, order_id = params
+    if type(user) is not int or not 0 <= user < UINT32:
+        _user(user)
+    name = _order_params(engine, market).conf.name
+    if type(order_id) is not int or not 0 <= order_id < UINT64:
+        _int(order_id)
+    return "cancel", (user, name, order_id)
+
+
+_WRITE_PARSERS = {"balance.update": _parse_update_balance, "order.put_limit": _parse_put_limit,
+                  "order.put_market": _parse_put_market, "order.cancel": _parse_cancel}
+
+
 def parse_write(engine: Engine, method: str, params: list) -> Op:
     """Check a write call's params; return the operation with truncated decimals."""
     if not isinstance(params, list):
         raise invalid("params must be an array")
-    if method == "balance.update":
-        _arity(params, 6)
-        user = _user(params[0])
-        asset = params[1]
-        if not isinstance(asset, str) or asset not in engine.prec_show:
-            raise invalid(f"unknown asset {asset!r}")
-        business = _str(params[2], BUSINESS_MAX)
-        business_id = _int(params[3])
-        change = _bounded(_decimal(params[4], engine.prec_show[asset]),
-                          DIGITS - engine.prec_save[asset] - 3, "change")
-        detail = params[5]
-        if not isinstance(detail, dict):
-            raise invalid("detail must be an object")
-        try:  # in-process callers pass objects that never went through JSON
-            _STRICT.encode(detail)
-        except (TypeError, ValueError, RecursionError):
-            raise invalid("detail must be a JSON object") from None
-        return "update_balance", (user, asset, business, business_id, change, detail)
-    if method == "order.put_limit":
-        _arity(params, 8)
-        user = _user(params[0])
-        market = _market(engine, params[1])
-        conf = market.conf
-        side = _side(params[2])
-        limit = _order_digits(engine, conf)
-        amount = _bounded(_positive(params[3], conf.stock_prec), limit, "amount")
-        price = _bounded(_positive(params[4], conf.money_prec), limit, "price")
-        taker_fee = _fee(params[5], conf.fee_prec)
-        maker_fee = _fee(params[6], conf.fee_prec)
-        source = _str(params[7], SOURCE_MAX)
-        return "put_limit", (user, market.name, side, amount, price, taker_fee, maker_fee,
-                             source)
-    if method == "order.put_market":
-        _arity(params, 6)
-        user = _user(params[0])
-        market = _market(engine, params[1])
-        side = _side(params[2])
-        amount = _bounded(_positive(params[3], market.conf.stock_prec),  # viabtc: stock_prec,
-                          _order_digits(engine, market.conf), "amount")  # also for bids
-        taker_fee = _fee(params[4], market.conf.fee_prec)
-        source = _str(params[5], SOURCE_MAX)
-        return "put_market", (user, market.name, side, amount, taker_fee, source)
-    if method == "order.cancel":
-        _arity(params, 3)
-        user = _user(params[0])
-        market = _market(engine, params[1])
-        order_id = _int(params[2])
-        return "cancel", (user, market.name, order_id)
-    raise CoreError(4, "method not found")
+    parser = _WRITE_PARSERS.get(method)
+    if parser is None:
+        raise CoreError(4, "method not found")
+    return parser(engine, params)
 
 
 def apply_write(engine: Engine, op: Op, t: float) -> Any:
     """Run a parsed operation at time `t`; returns the JSON result, raises CoreError."""
     name, args = op
     try:
+        if name == "put_limit":
+            return engine.put_limit(t, *args).info()
+        if name == "cancel":
+            return engine.cancel(t, *args).info()
+        if name == "put_market":
+            return engine.put_market(t, *args).info()
         if name == "update_balance":
             engine.update_balance(t, *args)
             return {"status": "success"}
-        if name == "put_limit":
-            return engine.put_limit(t, *args).info()
-        if name == "put_market":
-            return engine.put_market(t, *args).info()
-        if name == "cancel":
-            return engine.cancel(t, *args).info()
     except EngineError as exc:
         raise CoreError(exc.code, exc.message) from None
     raise CoreError(2, "internal error")
@@ -245,7 +327,7 @@ def _balance_unit(engine: Engine, user: int, asset: str) -> dict[str, str]:
         if value is None:
             unit[label] = "0"
         elif save != show:
-            unit[label] = fmt(value.quantize(Decimal(1).scaleb(-show)))
+            unit[label] = fmt(rescale(value, show))
         else:
             unit[label] = fmt(value)
     return unit

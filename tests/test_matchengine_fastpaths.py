@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import random
-from decimal import Decimal, localcontext
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 
 import pytest
 
@@ -19,6 +19,7 @@ from matchengine.history import HistoryWriter
 from matchengine.testing import core_config
 
 T = 1_700_000_000.123456
+ZERO_FEE = Decimal("0")
 SOURCES = ["web", "bé\"n\\ch\u2603", ""]
 
 
@@ -182,3 +183,63 @@ def test_deal_messages_print_decimals_unstripped_like_me_message_c():
     assert deal[6:10] == ["8000.00", "0.25000000", "0e-14", "0.000500000000"]
     balances = [m for topic, m in messages if topic == "balances"]
     assert balances[0][4] == "1.00000000"  # change at prec_show, mpd_to_sci
+
+
+def test_order_param_cache_gives_what_the_checks_give_and_never_keeps_a_refusal():
+    engine = Engine(core_config())
+    engine.update_balance(T, 1, "BTC", "deposit", 1, Decimal("100"), {})
+    texts = ["0.05", "0.050", "1e-3", "0.000000001", "0", "-1", "nan", "1e40", " 1", "", "1.5"]
+    for text in texts * 2:  # the second round is answered from the cache
+        params = [1, "BTCUSDT", ASK, text, "10000.129", text, "0", "web"]
+        try:
+            op = methods.parse_write(engine, "order.put_limit", params)
+        except CoreError as exc:
+            outcome: object = exc.code
+        else:
+            outcome = [str(a) for a in op[1][3:6]]
+        fresh = Engine(core_config())  # no cache yet
+        try:
+            expected: object = [str(a) for a in
+                                methods.parse_write(fresh, "order.put_limit", params)[1][3:6]]
+        except CoreError as exc:
+            expected = exc.code
+        assert outcome == expected, text
+    assert methods.parse_write(engine, "order.put_limit",
+                               [1, "BTCUSDT", ASK, "0.050", "10000.129", "0", "0", "w"])[1][3:5] \
+        == (Decimal("0.05000000"), Decimal("10000.12"))
+    with pytest.raises(CoreError):
+        methods.parse_write(engine, "order.put_limit", [1, "NOPE", ASK, "1", "1", "0", "0", ""])
+    with pytest.raises(CoreError):  # 31 bytes, and a non-ASCII source over the byte limit
+        methods.parse_write(engine, "order.put_limit", [1, "BTCUSDT", ASK, "1", "1", "0", "0",
+                                                        "x" * 31])
+    with pytest.raises(CoreError):
+        methods.parse_write(engine, "order.put_limit", [1, "BTCUSDT", ASK, "1", "1", "0", "0",
+                                                        "é" * 16])
+
+
+def test_info_is_a_new_dict_each_time_and_follows_every_fill():
+    engine = Engine(core_config())
+    engine.update_balance(T, 1, "BTC", "deposit", 1, Decimal("10"), {})
+    engine.update_balance(T, 2, "USDT", "deposit", 1, Decimal("100000"), {})
+    maker = engine.put_limit(T, 1, "BTCUSDT", ASK, Decimal("1"), Decimal("8000"), ZERO_FEE,
+                             ZERO_FEE, "x")
+    first, second = maker.info(), maker.info()
+    assert first == second and first is not second
+    first["left"] = "changed by a caller"
+    assert maker.info()["left"] == "1"
+    engine.put_limit(T + 5, 2, "BTCUSDT", BID, Decimal("0.25"), Decimal("8000"), ZERO_FEE,
+                     ZERO_FEE, "x")
+    after = maker.info()
+    assert (after["left"], after["deal_stock"], after["mtime"]) == ("0.75", "0.25", T + 5)
+    engine.put_limit(T + 5, 2, "BTCUSDT", BID, Decimal("0.25"), Decimal("8000"), ZERO_FEE,
+                     ZERO_FEE, "x")  # same time, new fill
+    assert maker.info()["left"] == "0.5"
+
+
+def test_balance_query_truncates_in_any_decimal_context():
+    engine = Engine(core_config())
+    engine.update_balance(T, 1, "BTC", "deposit", 1, Decimal("1"), {})
+    engine.update_balance(T, 1, "BTC", "trade", 2, Decimal("-0.000000004"), {})  # 0.999999996
+    with localcontext() as ctx:
+        ctx.rounding = ROUND_HALF_EVEN  # the default context's: it would show 1
+        assert methods.balance_query(engine, [1, "BTC"])["BTC"]["available"] == "0.99999999"
