@@ -139,7 +139,8 @@ class HistoryWriter:
 
 
 class HistoryReader:
-    """The readhistory queries over the store."""
+    """The readhistory queries over the store. Each query first indexes the rows the store
+    has staged, so it sees every acknowledged operation."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -156,6 +157,8 @@ class HistoryReader:
 
     def balance_history(self, user: int, asset: str, business: str, start: int, end: int,
                         offset: int, limit: int) -> list[dict]:
+        self.store.index_history()
+
         def rows():
             for _, value in self.store.scan_prefix_desc("h_balance", u32(user)):
                 record = json.loads(value)
@@ -172,6 +175,8 @@ class HistoryReader:
 
     def order_finished(self, user: int, market: str, start: int, end: int, offset: int,
                        limit: int, side: int) -> list[dict]:
+        self.store.index_history()
+
         def rows():
             prefix = u32(user) + _market_key(market)
             for _, value in self.store.scan_prefix_desc("h_order", prefix):
@@ -186,20 +191,24 @@ class HistoryReader:
         return self._page(rows(), offset, limit)
 
     def order_deals(self, order_id: int, offset: int, limit: int) -> list[dict]:
+        self.store.index_history()
         rows = (json.loads(v) for _, v in self.store.scan_prefix_desc("h_odeal", u64(order_id)))
         return self._page(rows, offset, limit)
 
     def finished_detail(self, order_id: int) -> dict | None:
+        self.store.index_history()
         value = self.store.get("h_detail", u64(order_id))
         return None if value is None else json.loads(value)
 
     def user_deals(self, user: int, market: str, offset: int, limit: int) -> list[dict]:
+        self.store.index_history()
         prefix = u32(user) + _market_key(market)
         rows = (json.loads(v) for _, v in self.store.scan_prefix_desc("h_udeal", prefix))
         return self._page(rows, offset, limit)
 
     def recent_deals(self, since: float, markets: list[str]) -> list[list]:
         """Deals with time >= since, plus each market's latest older deal, in deal-id order."""
+        self.store.index_history()
         recent: list[list] = []
         missing = set(markets)
         for _, value in self.store.iter_desc("h_deal"):

@@ -10,6 +10,9 @@ failed commit nothing later is acknowledged (the core stops taking requests). Wh
 waiting for the disk, the writer releases read-only batches at once and, if no new request is
 queued, commits a batch itself (saves a thread hop per request under light load).
 
+A history thread moves the staged history rows into their per-user databases every
+INDEX_INTERVAL (history reads do it first themselves, so they never miss a row).
+
 Start-up loads the newest snapshot and replays the log after it with the logged parameters and
 times, refusing to start on a gap or a corrupt entry. Snapshots are captured by the writer
 between batches (a cheap copy of references) and encoded and written by another thread; none is
@@ -44,6 +47,7 @@ QUEUE_MAX = 200_000
 BATCH_MAX = 5_000
 REPLY_TIMEOUT = 30.0
 MARKETDATA_DAYS = 7
+INDEX_INTERVAL = 0.5  # seconds between moves of staged history rows (see matchengine.store)
 
 
 class RecoveryError(RuntimeError):
@@ -154,6 +158,9 @@ class CoreService:
         self.engine.attach(self.bus)
         self.store.put_meta("config", config_to_dict(config))
         self.history = HistoryReader(self.store)
+        self._history_stop = threading.Event()
+        self._indexer = threading.Thread(target=self._index_loop, name="core-history",
+                                         daemon=True)
         from marketdata import MarketData
 
         self.marketdata = MarketData(markets=[m.name for m in config.markets], clock=time.time)
@@ -181,6 +188,7 @@ class CoreService:
         self._committer.start()
         self._writer = threading.Thread(target=self._run, name="core-writer", daemon=True)
         self._writer.start()
+        self._indexer.start()
         log.info("exchange core ready in %s at operation %d", self.data_dir, self.oper_id)
 
     # -- public -------------------------------------------------------------------------------
@@ -240,6 +248,8 @@ class CoreService:
         self._writer.join(60)
         self._commits.put(None)
         self._committer.join(60)
+        self._history_stop.set()
+        self._indexer.join(60)
         with self._snapshot_lock:
             self._closed = True
             self.store.close()
@@ -253,6 +263,20 @@ class CoreService:
                 return methods.HISTORY_READS[method](self.engine, self.history, params)
         except CoreError as exc:
             return exc
+        except Exception:  # e.g. the store could not index staged rows: no partial answer
+            log.exception("history read %s failed notice=WATCH", method)
+            return CoreError(2, "internal error")
+
+    def _index_loop(self) -> None:
+        """Move staged history rows every INDEX_INTERVAL, and once more after the last commit."""
+        while True:
+            stopping = self._history_stop.wait(INDEX_INTERVAL)
+            try:
+                self.store.index_history()
+            except Exception:  # the rows stay staged and durable; the next pass retries
+                log.exception("indexing staged history rows failed notice=WATCH")
+            if stopping:
+                return
 
     def _run(self) -> None:
         decimal.setcontext(CTX)  # the engine then skips a per-operation localcontext

@@ -4,6 +4,13 @@ One LMDB environment in the data directory, opened with sync on: a commit return
 is on disk. The writer puts a whole batch of operations (plus the history rows and idempotency
 keys they produced) in ONE write transaction, so many acknowledged operations share one fsync.
 
+History rows are staged: the batch's transaction appends them to `h_log` (keys in commit
+order, so the append touches a few pages), and `index_history` later moves everything staged
+into the per-user databases in one transaction. Written straight into per-user keys, each
+commit dirtied a page per user it touched, which cost more than the matching; moved in large
+passes, rows of one user share their page. Staged rows are as durable as the log, and every
+history read first indexes what is staged, so a read sees every acknowledged write.
+
 Named databases (keys are big-endian so LMDB order = numeric order):
   oplog      oper_id(8)                         -> [method, time, args]
   snapshots  oper_id(8)                         -> engine state after that operation
@@ -15,6 +22,8 @@ Named databases (keys are big-endian so LMDB order = numeric order):
   h_odeal    order_id(8) deal_id(8)             -> order.deals record
   h_udeal    user(4) market deal_id(8) side(1)  -> market.user_deals record
   h_deal     deal_id(8)                         -> the viabtc `deals` message (market data)
+  h_log      seq(8)                             -> a staged row: db index(1) key length(1) key
+                                                   value (db index into HISTORY_DBS)
 """
 
 from __future__ import annotations
@@ -22,14 +31,16 @@ from __future__ import annotations
 import json
 import os
 import struct
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import lmdb
 
-DBS = ("oplog", "snapshots", "idem", "meta", "h_balance", "h_order", "h_detail", "h_odeal",
-       "h_udeal", "h_deal")
+HISTORY_DBS = ("h_balance", "h_order", "h_detail", "h_odeal", "h_udeal", "h_deal")
+DBS = ("oplog", "snapshots", "idem", "meta", *HISTORY_DBS, "h_log")
+_HISTORY_INDEX = {name: index for index, name in enumerate(HISTORY_DBS)}
 MAP_SIZE = 1 << 36  # 64 GiB of address space; the file grows as needed
 U64 = struct.Struct(">Q")
 U32 = struct.Struct(">I")
@@ -61,6 +72,17 @@ class Store:
         self.env = lmdb.open(str(self.path), map_size=MAP_SIZE, max_dbs=len(DBS) + 2,
                              sync=True, metasync=True, writemap=False, max_readers=256)
         self.db = {name: self.env.open_db(name.encode()) for name in DBS}
+        # Staged rows in commit order, as on disk in h_log (loaded at open): index passes take
+        # them from memory instead of reading h_log back.
+        self._rows: list[tuple[str, bytes, bytes]] = []
+        self._rows_lock = threading.Lock()  # guards _rows; held only to swap or extend it
+        self._index_lock = threading.Lock()  # one index pass at a time; readers wait for it
+        self._next_row = 0
+        with self.env.begin(db=self.db["h_log"]) as txn:
+            for key, row in txn.cursor():
+                end = 2 + row[1]
+                self._rows.append((HISTORY_DBS[row[0]], row[2:end], row[end:]))
+                self._next_row = U64.unpack(key)[0] + 1
 
     def close(self) -> None:
         self.env.close()
@@ -76,7 +98,7 @@ class Store:
         with self.env.begin(write=True, db=self.db["meta"]) as txn:
             txn.put(name.encode(), dumps(value))
 
-    # -- operation log ------------------------------------------------------------------------
+    # -- operation log and staged history -----------------------------------------------------
 
     def last_oper_id(self) -> int:
         with self.env.begin(db=self.db["oplog"]) as txn:
@@ -84,18 +106,72 @@ class Store:
             return U64.unpack(cursor.key())[0] if cursor.last() else 0
 
     def commit(self, oplog: list[tuple[int, bytes]], idem: list[tuple[bytes, int]],
-               writes: list[tuple[str, bytes, bytes]]) -> None:
-        """Write one batch durably (returns after fsync)."""
+               history: list[tuple[str, bytes, bytes]]) -> None:
+        """Write one batch durably (returns after fsync); `history` rows are staged.
+
+        Rows go in with one `putmulti` per database: py-lmdb lets go of the GIL around every
+        single `put` and, with other threads busy, waits up to the switch interval to get it
+        back."""
+        with self.env.begin(write=True) as txn:  # its lock also guards _next_row
+            first_row = self._next_row
+            staged = [(u64(seq), bytes((_HISTORY_INDEX[name], len(key))) + key + value)
+                      for seq, (name, key, value) in enumerate(history, first_row)]
+            entries = [(u64(oper_id), value) for oper_id, value in oplog]
+            _, added = txn.cursor(self.db["oplog"]).putmulti(entries, overwrite=False)
+            if added != len(entries):
+                first = next(oper_id for oper_id, _ in oplog
+                             if txn.get(u64(oper_id), db=self.db["oplog"]) is not None)
+                raise RuntimeError(f"operation {first} already in the log")
+            if idem:
+                txn.cursor(self.db["idem"]).putmulti([(key, u64(oper_id))
+                                                      for key, oper_id in idem])
+            if staged:
+                txn.cursor(self.db["h_log"]).putmulti(staged, append=True)
+            self._next_row = first_row + len(staged)  # a failed commit leaves a gap: harmless
+        if history:
+            with self._rows_lock:
+                self._rows.extend(history)
+
+    def staged_rows(self) -> int:
+        """History rows committed but not yet moved into their databases."""
+        with self._rows_lock:
+            return len(self._rows)
+
+    def index_history(self) -> int:
+        """Move every staged history row into its database, in one transaction; returns how
+        many. Safe from any thread; returns at once when nothing is staged, and otherwise only
+        once the rows staged before the call are indexed."""
+        with self._index_lock:
+            with self._rows_lock:
+                rows, self._rows = self._rows, []
+            if not rows:
+                return 0
+            try:
+                self._index(rows)
+            except BaseException:
+                with self._rows_lock:  # still staged on disk: keep them for the next pass
+                    self._rows[:0] = rows
+                raise
+            return len(rows)
+
+    def _index(self, rows: list[tuple[str, bytes, bytes]]) -> None:
+        by_db: dict[str, list[tuple[bytes, bytes]]] = {name: [] for name in HISTORY_DBS}
+        for name, key, value in rows:
+            by_db[name].append((key, value))
         with self.env.begin(write=True) as txn:
-            db = self.db["oplog"]
-            for oper_id, value in oplog:
-                if not txn.put(u64(oper_id), value, db=db, overwrite=False):
-                    raise RuntimeError(f"operation {oper_id} already in the log")
-            db = self.db["idem"]
-            for key, oper_id in idem:
-                txn.put(key, u64(oper_id), db=db)
-            for name, key, value in writes:
-                txn.put(key, value, db=self.db[name])
+            for name, items in by_db.items():
+                if items:
+                    txn.cursor(self.db[name]).putmulti(items)
+            # `rows` are the oldest staged rows; a commit may have staged more since we took them
+            log_db = self.db["h_log"]
+            total = txn.stat(log_db)["entries"]
+            if total == len(rows):
+                txn.drop(log_db, delete=False)
+            else:
+                cursor = txn.cursor(log_db)
+                cursor.first()
+                for _ in rows:
+                    cursor.delete()
 
     def oplog_from(self, first: int) -> Iterator[tuple[int, bytes]]:
         with self.env.begin(db=self.db["oplog"]) as txn:

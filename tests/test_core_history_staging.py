@@ -1,0 +1,111 @@
+"""History rows are staged in the operation's commit and indexed later in bulk: a read sees
+every acknowledged operation at once, staged rows survive a crash before any index pass,
+and an index pass that races a commit moves only what it took."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from matchengine import service as core_service
+from matchengine.service import CoreService
+from matchengine.store import Store, u32
+from matchengine.testing import ROOT, core_config
+
+CALLS = [("balance.update", [1, "BTC", "deposit", 1, "10", {}]),
+         ("balance.update", [2, "USDT", "deposit", 1, "100000", {}]),
+         ("order.put_limit", [1, "BTCUSDT", 1, "0.5", "8000", "0.002", "0.001", "a"]),
+         ("order.put_limit", [2, "BTCUSDT", 2, "0.2", "8000", "0.002", "0.001", "b"]),
+         ("order.put_limit", [1, "BTCUSDT", 1, "0.1", "9000", "0", "0", "c"]),
+         ("order.cancel", [1, "BTCUSDT", 3])]
+
+
+def history(service: CoreService) -> list:
+    return [service.call("balance.history", [1, "", "", 0, 0, 0, 100]),
+            service.call("order.finished", [1, "BTCUSDT", 0, 0, 0, 100]),
+            service.call("order.deals", [1, 0, 100]),
+            service.call("market.user_deals", [2, "BTCUSDT", 0, 100]),
+            service.call("order.finished_detail", [3])]
+
+
+def check_history(records: list) -> None:
+    balance, finished, deals, user_deals, detail = records
+    # user 1 (newest first): the fill of order 1 (BTC paid, USDT in, fee out), the deposit
+    assert [r["business"] for r in balance["records"]] == ["trade"] * 3 + ["deposit"]
+    assert [r["id"] for r in finished["records"]] == [3]  # the cancelled one
+    assert len(deals["records"]) == 1 and len(user_deals["records"]) == 1
+    assert detail["id"] == 3 and detail["source"] == "c"
+
+
+@pytest.fixture
+def no_index_passes(monkeypatch):
+    """The history thread never runs a pass on its own during the test."""
+    monkeypatch.setattr(core_service, "INDEX_INTERVAL", 3600)
+
+
+def test_a_read_sees_rows_still_staged(tmp_path, no_index_passes):
+    service = CoreService(core_config(), tmp_path)
+    try:
+        service.call_many(CALLS)
+        assert service.store.staged_rows() > 0
+        check_history(history(service))
+        assert service.store.staged_rows() == 0  # the read indexed them
+    finally:
+        service.stop()
+
+
+def test_staged_rows_survive_a_crash_before_any_index_pass(tmp_path):
+    script = textwrap.dedent(f"""
+        import os
+        from matchengine import service
+        service.INDEX_INTERVAL = 3600
+        from matchengine.testing import core_config
+        core = service.CoreService(core_config(), {str(tmp_path)!r})
+        core.call_many({CALLS!r})
+        os._exit(0)  # no stop(), no final index pass: as after a kill -9
+    """)
+    subprocess.run([sys.executable, "-c", script], cwd=ROOT, check=True,
+                   env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    store = Store(tmp_path)
+    assert store.staged_rows() > 0
+    store.close()
+    restarted = CoreService(core_config(), tmp_path)
+    try:
+        check_history(history(restarted))
+    finally:
+        restarted.stop()
+    again = CoreService(core_config(), tmp_path)  # indexed once: no row twice
+    try:
+        check_history(history(again))
+    finally:
+        again.stop()
+
+
+def test_an_index_pass_moves_only_the_rows_it_took(tmp_path):
+    store = Store(tmp_path)
+    try:
+        older = [("h_balance", u32(1) + bytes(8), b'{"n":1}'),
+                 ("h_balance", u32(1) + bytes(7) + b"\x01", b'{"n":2}')]
+        newer = [("h_balance", u32(1) + bytes(7) + b"\x02", b'{"n":3}')]
+        store.commit([(1, b"[]")], [], older)
+        store.commit([(2, b"[]")], [], newer)
+        # a pass that took its rows before the second commit staged more
+        store._index(older)
+        assert [v for _, v in store.scan_prefix_desc("h_balance", u32(1))] == \
+            [b'{"n":2}', b'{"n":1}']
+        store._rows = newer  # what memory still holds after that pass
+    finally:
+        store.close()
+    reopened = Store(tmp_path)
+    try:
+        assert reopened.staged_rows() == 1  # only the newer row is left on disk
+        assert reopened.index_history() == 1
+        assert [v for _, v in reopened.scan_prefix_desc("h_balance", u32(1))] == \
+            [b'{"n":3}', b'{"n":2}', b'{"n":1}']
+        assert reopened.staged_rows() == 0 and reopened.index_history() == 0
+    finally:
+        reopened.close()
