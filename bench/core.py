@@ -8,7 +8,8 @@ per-order latency p50/p99 for:
   1. in-process, no durability: parse + match + reply formatting on the pure engine, in one
      thread with viabtc's decimal context set once (as the core's writer thread does);
   2. acknowledged-durable, in-process: CoreService, every reply after its group-commit fsync;
-  3. HTTP single: one JSON-RPC request per round trip to a `teller core run` process;
+  3. HTTP single: one JSON-RPC request per round trip to a `teller core run` process (its
+     event-loop server, matchengine.rpcserver);
   4. HTTP batched: arrays of 100 requests per round trip.
 
 The HTTP load comes from separate client processes speaking raw keep-alive HTTP/1.1 on one
@@ -274,7 +275,7 @@ class RawHttp:
         buf = self.buf
         while (end := buf.find(b"\r\n\r\n")) < 0:
             buf += self._recv()
-        head = buf[:end].lower()
+        head = buf[:end + 2].lower()  # every header line ends with \r\n
         start = head.index(b"content-length:") + 15
         length = int(head[start:head.index(b"\r\n", start)])
         end += 4

@@ -1,33 +1,30 @@
-"""HTTP JSON-RPC front of the exchange core (viabtc's accesshttp), as a plain WSGI callable.
+"""The exchange core's JSON-RPC over HTTP (viabtc's accesshttp), apart from the transport.
 
 POST any path with `{"id": int, "method": str, "params": [...]}`. HTTP status rules follow
 accesshttp: non-POST or empty body -> 400 with an empty body; undecodable JSON (not UTF-8,
-NaN/Infinity, nested too deeply) or a malformed envelope -> 400; unknown method -> 404 with code 4; a reply not ready in time -> 504 with code 5;
-otherwise 200 with `{"error", "result", "id"}` (business errors are HTTP 200).
+NaN/Infinity, nested too deeply) or a malformed envelope -> 400; unknown method -> 404 with
+code 4; a reply not ready in time -> 504 with code 5; otherwise 200 with
+`{"error", "result", "id"}` (business errors are HTTP 200).
 Extension: a JSON array of requests is a batch, answered by an array of replies in order
 (HTTP 200; malformed elements get code 1, unknown methods code 4, in their own slot).
 
-There is one endpoint and no routing, so this is a bare WSGI function (served by waitress):
-Flask's request/response machinery cost more per call than the engine did.
+`parse_request` turns a body into the calls to run and `RpcRequest.reply` turns their results
+into the HTTP answer; `matchengine.rpcserver` carries them over the wire.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Callable, Iterable
 from typing import Any
 
 from matchengine.errors import CoreError
 from teller.jsonbody import too_deep
 
-log = logging.getLogger(__name__)
-
 JSON = "application/json"
+STATUS = {200: "200 OK", 400: "400 BAD REQUEST", 404: "404 NOT FOUND", 411: "411 LENGTH REQUIRED",
+          413: "413 REQUEST ENTITY TOO LARGE", 431: "431 REQUEST HEADER FIELDS TOO LARGE",
+          500: "500 INTERNAL SERVER ERROR", 504: "504 GATEWAY TIMEOUT"}
 _COMPACT = json.JSONEncoder(separators=(",", ":"))
-_STATUS = {200: "200 OK", 400: "400 BAD REQUEST", 404: "404 NOT FOUND",
-           504: "504 GATEWAY TIMEOUT"}
-_EMPTY_400 = ("400 BAD REQUEST", [("Content-Type", "text/plain"), ("Content-Length", "0")])
 
 
 def _no_constant(name: str) -> Any:
@@ -36,10 +33,6 @@ def _no_constant(name: str) -> Any:
 
 # viabtc's parser (jansson) refuses NaN/Infinity: they would otherwise reach the log and history.
 _DECODER = json.JSONDecoder(parse_constant=_no_constant)
-
-
-StartResponse = Callable[..., Any]
-WsgiApp = Callable[[dict, StartResponse], Iterable[bytes]]
 
 
 def _reply(req_id: Any, result: Any) -> dict:
@@ -57,60 +50,51 @@ def _valid(envelope: Any) -> bool:
             and isinstance(envelope.get("params"), list) and _is_id(envelope.get("id")))
 
 
-def _read_body(environ: dict) -> bytes:
-    stream = environ["wsgi.input"]
+class RpcRequest:
+    """One decoded POST body: `calls` to run, then `reply(results)` -> (status, body)."""
+
+    __slots__ = ("calls", "_ids", "_replies", "_slots")
+
+    def __init__(self, calls: list[tuple[str, list]], ids: list[Any],
+                 replies: list[Any] | None = None, slots: list[int] | None = None) -> None:
+        self.calls = calls
+        self._ids = ids  # one request: [its id]; a batch: the valid elements' ids
+        self._replies = replies  # a batch: the array, malformed elements already answered
+        self._slots = slots  # a batch: where each call's reply goes
+
+    def reply(self, results: list[Any]) -> tuple[int, bytes]:
+        if self._replies is None:
+            result = results[0]
+            status = 200
+            if isinstance(result, CoreError):
+                status = {4: 404, 5: 504}.get(result.code, 200)
+            return status, _COMPACT.encode(_reply(self._ids[0], result)).encode()
+        replies = list(self._replies)
+        for slot, req_id, result in zip(self._slots or [], self._ids, results, strict=True):
+            replies[slot] = _reply(req_id, result)
+        return 200, _COMPACT.encode(replies).encode()
+
+
+def parse_request(raw: bytes) -> RpcRequest | None:
+    """The calls of a POST body, or None where accesshttp answers 400 with an empty body."""
+    if not raw:
+        return None
     try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
+        text = raw.decode("utf-8-sig")
+        if too_deep(text):  # before decoding: see teller.jsonbody.MAX_DEPTH
+            return None
+        body = _DECODER.decode(text)
     except ValueError:
-        length = 0
-    return stream.read(length) if length > 0 else stream.read()
+        return None
+    if isinstance(body, list):
+        return _batch(body) if body else None
+    if not _valid(body):
+        return None
+    return RpcRequest([(body["method"], body["params"])], [body["id"]])
 
 
-def create_app(service: Any) -> WsgiApp:
-    """The JSON-RPC WSGI app over `service` (anything with `call_many(calls) -> results`)."""
-
-    def app(environ: dict, start_response: StartResponse) -> Iterable[bytes]:
-        if environ.get("REQUEST_METHOD") != "POST":
-            return _empty_400(start_response)
-        raw = _read_body(environ)
-        if not raw:
-            return _empty_400(start_response)
-        try:
-            text = raw.decode("utf-8-sig")
-            if too_deep(text):  # before decoding: see teller.jsonbody.MAX_DEPTH
-                return _empty_400(start_response)
-            body = _DECODER.decode(text)
-        except ValueError:
-            return _empty_400(start_response)
-        if isinstance(body, list):
-            if not body:
-                return _empty_400(start_response)
-            return _json(start_response, 200, _batch(service, body))
-        if not _valid(body):
-            return _empty_400(start_response)
-        result = service.call_many([(body["method"], body["params"])])[0]
-        status = 200
-        if isinstance(result, CoreError):
-            status = {4: 404, 5: 504}.get(result.code, 200)
-        return _json(start_response, status, _reply(body["id"], result))
-
-    return app
-
-
-def _empty_400(start_response: StartResponse) -> list[bytes]:
-    start_response(*_EMPTY_400)
-    return [b""]
-
-
-def _json(start_response: StartResponse, status: int, body: Any) -> list[bytes]:
-    data = _COMPACT.encode(body).encode()
-    start_response(_STATUS[status], [("Content-Type", JSON),
-                                     ("Content-Length", str(len(data)))])
-    return [data]
-
-
-def _batch(service: Any, body: list) -> list:
-    calls, slots = [], []
+def _batch(body: list) -> RpcRequest:
+    calls, ids, slots = [], [], []
     replies: list[Any] = [None] * len(body)
     for index, envelope in enumerate(body):
         if not _valid(envelope):
@@ -119,8 +103,6 @@ def _batch(service: Any, body: list) -> list:
                                     CoreError(1, "invalid argument"))
             continue
         calls.append((envelope["method"], envelope["params"]))
-        slots.append((index, envelope["id"]))
-    if calls:
-        for (index, req_id), result in zip(slots, service.call_many(calls), strict=True):
-            replies[index] = _reply(req_id, result)
-    return replies
+        ids.append(envelope["id"])
+        slots.append(index)
+    return RpcRequest(calls, ids, replies, slots)

@@ -59,16 +59,19 @@ def now() -> float:
     return int(time.time() * 1_000_000) / 1_000_000
 
 
+Done = Callable[[list[Any]], None]
+
+
 class _Group:
-    """The engine calls of one `call_many`, queued as one item and released with one event
+    """The engine calls of one `submit`, queued as one item and released with one callback
     (a queue put and an Event per call cost more than the call itself)."""
 
     __slots__ = ("calls", "out", "done")
 
-    def __init__(self, calls: list[tuple[int, str, list]], out: list[Any]) -> None:
+    def __init__(self, calls: list[tuple[int, str, list]], out: list[Any], done: Done) -> None:
         self.calls = calls  # (slot in out, method, params)
         self.out = out
-        self.done = threading.Event()
+        self.done = done  # called with `out` once every write of the group is on disk
 
 
 class _Commit:
@@ -200,6 +203,24 @@ class CoreService:
     def call_many(self, calls: list[tuple[str, list]]) -> list[Any]:
         """Run several calls in order (one batch when possible). Each element of the result is
         the method's result or a CoreError instance."""
+        finished = threading.Event()
+        out, queued = self._enqueue(calls, lambda results: finished.set())
+        if not finished.wait(REPLY_TIMEOUT):
+            # Nothing of the group is released before its commit: all of it timed out.
+            timed_out = list(out)
+            for index in queued:
+                timed_out[index] = CoreError(5, "service timeout")
+            return timed_out
+        return out
+
+    def submit(self, calls: list[tuple[str, list]], done: Done) -> None:
+        """Queue several calls and return at once; `done(results)` is called once every write
+        among them is on disk: in the writer or committer thread, or in this one when nothing
+        needed queueing. History reads run in this thread (see `needs_thread`)."""
+        self._enqueue(calls, done)
+
+    def _enqueue(self, calls: list[tuple[str, list]], done: Done) -> tuple[list[Any], list[int]]:
+        """The results list (complete when `done` is called) and the indexes queued."""
         out: list[Any] = [None] * len(calls)
         queued: list[tuple[int, str, list]] = []
         all_methods, history_reads = methods.ALL_METHODS, methods.HISTORY_READS
@@ -214,22 +235,22 @@ class CoreService:
                 out[index] = CoreError(3, "service unavailable")
             else:
                 queued.append((index, method, params))
-        if not queued:
-            return out
-        group = _Group(queued, out)
-        try:
-            self._queue.put_nowait(group)
-        except queue.Full:
-            for index, _, _ in queued:
-                out[index] = CoreError(3, "service unavailable")
-            return out
-        if not group.done.wait(REPLY_TIMEOUT):
-            # Nothing of the group is released before its commit: all of it timed out.
-            timed_out = list(out)
-            for index, _, _ in queued:
-                timed_out[index] = CoreError(5, "service timeout")
-            return timed_out
-        return out
+        if queued:
+            try:
+                self._queue.put_nowait(_Group(queued, out, done))
+                return out, [index for index, _, _ in queued]
+            except queue.Full:
+                for index, _, _ in queued:
+                    out[index] = CoreError(3, "service unavailable")
+        done(out)
+        return out, []
+
+    @staticmethod
+    def needs_thread(calls: list[tuple[str, list]]) -> bool:
+        """Whether `calls` include a history read, which may wait for the disk (it indexes the
+        staged rows first): run those through `call_many` in a thread of their own."""
+        reads = methods.HISTORY_READS
+        return any(method in reads for method, _ in calls)
 
     def snapshot(self) -> None:
         """Ask the writer for a snapshot at the next batch boundary and wait for it."""
@@ -400,7 +421,10 @@ class CoreService:
                 self._durable.notify_all()
         for item in items:
             for group in item.groups:
-                group.done.set()
+                try:
+                    group.done(group.out)
+                except Exception:  # a caller's callback: never let it stop the committer
+                    log.exception("reply callback failed")
 
     def _wait_durable(self, oper_id: int, timeout: float = 60.0) -> bool:
         with self._durable:

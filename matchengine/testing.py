@@ -10,9 +10,8 @@ from pathlib import Path
 import requests
 
 from matchengine.config import CoreConfig, load
-from matchengine.http import create_app
+from matchengine.rpcserver import RpcServer
 from matchengine.service import CoreService
-from teller.http import Server
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository (core.toml)
 
@@ -30,11 +29,11 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
 
 
 class CoreServer:
-    """A CoreService served by waitress on 127.0.0.1:<free port>."""
+    """A CoreService served by its RpcServer on 127.0.0.1:<free port>."""
 
     def __init__(self, data_dir: Path, config: CoreConfig | None = None) -> None:
         self.service = CoreService(config or core_config(), data_dir)
-        self.server = Server(create_app(self.service), "127.0.0.1:0", "core", threads=4)
+        self.server = RpcServer(self.service, "127.0.0.1", 0)
         self.url = self.server.url + "/"
         self.server.start()
         self.session = requests.Session()

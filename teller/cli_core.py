@@ -40,14 +40,12 @@ def run_command(config_path: str, data_dir: str, http_addr: str | None) -> None:
     or corruption), then serves JSON-RPC. Every write is on disk before its reply. On
     SIGTERM/SIGINT it drains queued requests, commits them and exits.
     """
-    from waitress import create_server
-
     from matchengine.config import ConfigError, load
-    from matchengine.http import create_app
+    from matchengine.rpcserver import RpcServer
     from matchengine.service import CoreService, RecoveryError
 
-    # Requests hop between waitress, handler and writer threads; the default 5 ms GIL switch
-    # interval turns each hop into a wait under load.
+    # Requests hop between the HTTP loop, writer and committer threads; the default 5 ms GIL
+    # switch interval turns each hop into a wait under load.
     sys.setswitchinterval(0.0005)
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -63,21 +61,23 @@ def run_command(config_path: str, data_dir: str, http_addr: str | None) -> None:
         service = CoreService(config, _data_dir(data_dir))
     except RecoveryError as exc:
         raise click.ClickException(f"{exc} notice=WATCH") from None
-    server = create_server(create_app(service), host=host, port=int(port), threads=8,
-                           connection_limit=1000, channel_timeout=60)
+    try:
+        server = RpcServer(service, host.strip("[]"), int(port))
+    except OSError as exc:
+        service.stop()
+        raise click.ClickException(f"cannot listen on {addr}: {exc.strerror or exc}") from None
 
     def stop(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    click.echo(f"exchange core listening on http://{host}:{server.effective_port}", err=True)
+    click.echo(f"exchange core listening on http://{host}:{server.port}", err=True)
     try:
-        server.run()
+        server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
-        server.close()
         service.stop()
         click.echo("exchange core stopped", err=True)
 
