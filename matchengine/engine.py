@@ -18,9 +18,8 @@ from __future__ import annotations
 
 from bisect import bisect_left, insort
 from collections.abc import Callable, Iterator
-from decimal import Decimal, getcontext, localcontext
-from functools import wraps
-from typing import Any, TypeVar
+from decimal import Decimal, getcontext, localcontext, setcontext
+from typing import Any
 
 from matchengine.config import CoreConfig, MarketConfig
 from matchengine.decimals import CTX, ONE, ZERO, exponent, fmt, fmt_raw
@@ -32,22 +31,16 @@ EVENT_PUT, EVENT_UPDATE, EVENT_FINISH = 1, 2, 3
 
 Sink = Callable[[str, Any], None]
 
-Method = TypeVar("Method", bound=Callable[..., Any])
-
-
-def _in_context(method: Method) -> Method:
-    """Run a write operation in viabtc's decimal context. A thread that runs many operations
-    (the core's writer) sets CTX once with `decimal.setcontext(CTX)`; copying it per call cost
-    more than the arithmetic it guarded."""
-
-    @wraps(method)
-    def run(self: Engine, *args: Any) -> Any:
-        if getcontext() is CTX:
-            return method(self, *args)
-        with localcontext(CTX):
-            return method(self, *args)
-
-    return run  # type: ignore[return-value]
+def _in_context(operation: Callable[..., Any], *args: Any) -> Any:
+    """Run a write operation with viabtc's decimal context as the thread's context. A thread
+    that runs many operations (the core's writer) sets CTX once with `decimal.setcontext`;
+    each operation only checks (a copy per call cost more than the arithmetic it guarded)."""
+    saved = getcontext()
+    setcontext(CTX)
+    try:
+        return operation(*args)
+    finally:
+        setcontext(saved)
 
 
 class EngineError(Exception):
@@ -312,10 +305,12 @@ class Engine:
 
     # -- balance.update (me_update.c) ---------------------------------------------------------
 
-    @_in_context
     def update_balance(self, t: float, user: int, asset: str, business: str, business_id: int,
                        change: Decimal, detail: dict) -> None:
         """Apply a deposit/withdraw-like change once per (user, asset, business, business_id)."""
+        if getcontext() is not CTX:
+            return _in_context(self.update_balance, t, user, asset, business, business_id,
+                               change, detail)
         key = (user, asset, business, business_id)
         if key in self.update_keys:
             raise EngineError(10, "repeat update")
@@ -339,10 +334,12 @@ class Engine:
 
     # -- orders (me_market.c) -----------------------------------------------------------------
 
-    @_in_context
     def put_limit(self, t: float, user: int, market_name: str, side: int, amount: Decimal,
                   price: Decimal, taker_fee: Decimal, maker_fee: Decimal, source: str) -> Order:
         """Match a limit order at makers' prices, rest the remainder; returns the order."""
+        if getcontext() is not CTX:
+            return _in_context(self.put_limit, t, user, market_name, side, amount, price,
+                               taker_fee, maker_fee, source)
         market = self.markets[market_name]
         if side == ASK:
             balance = self.available.get((user, market.stock))
@@ -369,10 +366,12 @@ class Engine:
             self._rest(market, order)
         return order
 
-    @_in_context
     def put_market(self, t: float, user: int, market_name: str, side: int, amount: Decimal,
                    taker_fee: Decimal, source: str) -> Order:
         """Execute a market order (bid amount = money to spend); it never rests."""
+        if getcontext() is not CTX:
+            return _in_context(self.put_market, t, user, market_name, side, amount, taker_fee,
+                               source)
         market = self.markets[market_name]
         if side == ASK:
             balance = self.available.get((user, market.stock))
@@ -402,9 +401,10 @@ class Engine:
             self._order_event(EVENT_FINISH, order, market)
         return order
 
-    @_in_context
     def cancel(self, t: float, user: int, market_name: str, order_id: int) -> Order:
         """Cancel a resting order; returns it as it was when cancelled."""
+        if getcontext() is not CTX:
+            return _in_context(self.cancel, t, user, market_name, order_id)
         market = self.markets[market_name]
         order = market.orders.get(order_id)
         if order is None:

@@ -109,8 +109,9 @@ class HistoryWriter:
                  f'"deal_stock":"{o["deal_stock"]}","deal_money":"{o["deal_money"]}",'
                  f'"deal_fee":"{o["deal_fee"]}"}}').encode()
         order_key = u64(o["id"])
+        # the record once, under the order id; the per-user index entry points at it
         self.pending.append(("h_order", u32(o["user"]) + _market_key(o["market"]) + order_key,
-                             value))
+                             b""))
         self.pending.append(("h_detail", order_key, value))
 
     def _on_deal(self, deal: list) -> None:
@@ -179,8 +180,9 @@ class HistoryReader:
 
         def rows():
             prefix = u32(user) + _market_key(market)
-            for _, value in self.store.scan_prefix_desc("h_order", prefix):
-                record = json.loads(value)
+            for key, value in self.store.scan_prefix_desc("h_order", prefix):
+                # data written before the index entries became pointers hold the record
+                record = json.loads(value or self.store.get("h_detail", key[-8:]) or b"{}")
                 if side and record["side"] != side:
                     continue
                 if start and record["ctime"] < start:

@@ -17,7 +17,8 @@ Named databases (keys are big-endian so LMDB order = numeric order):
   idem       json [user, asset, business, id]   -> oper_id(8)  (kept forever)
   meta       name                               -> json (e.g. the config in use)
   h_balance  user(4) seq(8)                     -> balance.history record
-  h_order    user(4) market seq(8)              -> order.finished record
+  h_order    user(4) market order_id(8)         -> empty: the record is in h_detail (older
+                                                   data directories hold it here too)
   h_detail   order_id(8)                        -> order.finished_detail record
   h_odeal    order_id(8) deal_id(8)             -> order.deals record
   h_udeal    user(4) market deal_id(8) side(1)  -> market.user_deals record
@@ -46,12 +47,8 @@ U64 = struct.Struct(">Q")
 U32 = struct.Struct(">I")
 
 
-def u64(n: int) -> bytes:
-    return U64.pack(n)
-
-
-def u32(n: int) -> bytes:
-    return U32.pack(n)
+u64 = U64.pack  # u64(n) -> 8 bytes, big-endian (bound methods: no Python call in between)
+u32 = U32.pack
 
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"))  # built once: json.dumps builds one per call

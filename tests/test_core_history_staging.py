@@ -109,3 +109,21 @@ def test_an_index_pass_moves_only_the_rows_it_took(tmp_path):
         assert reopened.staged_rows() == 0 and reopened.index_history() == 0
     finally:
         reopened.close()
+
+
+def test_finished_orders_written_before_index_entries_became_pointers_still_read(tmp_path):
+    from matchengine.history import HistoryReader, _market_key
+    from matchengine.store import u64
+
+    store = Store(tmp_path)
+    try:
+        record = (b'{"id":9,"ctime":1.0,"ftime":2.0,"user":5,"market":"BTCUSDT","source":"",'
+                  b'"type":1,"side":1,"price":"1","amount":"1","taker_fee":"0",'
+                  b'"maker_fee":"0","deal_stock":"0","deal_money":"0","deal_fee":"0"}')
+        with store.env.begin(write=True) as txn:  # the layout of older data directories
+            txn.put(u32(5) + _market_key("BTCUSDT") + u64(9), record, db=store.db["h_order"])
+            txn.put(u64(9), record, db=store.db["h_detail"])
+        reader = HistoryReader(store)
+        assert [r["id"] for r in reader.order_finished(5, "BTCUSDT", 0, 0, 0, 10, 0)] == [9]
+    finally:
+        store.close()

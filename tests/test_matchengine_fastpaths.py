@@ -83,7 +83,7 @@ def reference_rows(messages: list[tuple[str, object]]) -> list[tuple[str, bytes]
                            "amount": o["amount"], "taker_fee": o["taker_fee"],
                            "maker_fee": o["maker_fee"], "deal_stock": o["deal_stock"],
                            "deal_money": o["deal_money"], "deal_fee": o["deal_fee"]})
-            rows += [("h_order", value), ("h_detail", value)]
+            rows += [("h_order", b""), ("h_detail", value)]
         elif topic == "deals":
             (t, market, ask_id, bid_id, ask_user, bid_user, price, amount, ask_fee, bid_fee,
              taker_side, deal_id) = message[:12]
@@ -114,8 +114,9 @@ def test_history_rows_are_the_bytes_json_dumps_wrote():
     rows = writer.take()
     assert engine.deal_id > 20, "the mix should trade"
     assert [(name, value) for name, _key, value in rows] == reference_rows(messages)
-    for _name, _key, value in rows:
-        json.loads(value)  # and every row is valid JSON
+    for name, _key, value in rows:
+        if name != "h_order":  # an index entry: empty, the record is the h_detail row
+            json.loads(value)  # and every row is valid JSON
 
 
 def test_log_entries_are_the_bytes_json_dumps_wrote():
