@@ -173,6 +173,7 @@ class Market:
         self.orders: dict[int, Order] = {}
         self.users: dict[int, dict[int, Order]] = {}
         self.stock_unit = exponent(conf.stock_prec)
+        self.min_amount = conf.min_amount
 
 
 class Engine:
@@ -345,18 +346,21 @@ class Engine:
             balance = self.available.get((user, market.stock))
             if balance is None or balance < amount:
                 raise EngineError(10, "balance not enough")
+            against = market.bids.prices
+            crosses = bool(against) and price <= against[-1]
         else:
             balance = self.available.get((user, market.money))
             if balance is None or balance < amount * price:
                 raise EngineError(10, "balance not enough")
-        if amount < market.conf.min_amount:
+            against = market.asks.prices
+            crosses = bool(against) and price >= against[0]
+        if amount < market.min_amount:
             raise EngineError(11, "amount too small")
         self.order_id += 1
         order = Order(self.order_id, LIMIT, side, t, t, user, market.name, source, price,
                       amount, taker_fee, maker_fee, amount, ZERO, ZERO, ZERO, ZERO)
-        against = market.bids.prices if side == ASK else market.asks.prices
-        if against and (price <= against[-1] if side == ASK else price >= against[0]):
-            self._execute(market, order, limit=True)  # it crosses the best price
+        if crosses:  # else it rests at once
+            self._execute(market, order, limit=True)
         if order.left == 0:
             if self.emit_finish:
                 self._order_event(EVENT_FINISH, order, market)
@@ -379,7 +383,7 @@ class Engine:
                 raise EngineError(10, "balance not enough")
             if not market.bids.prices:
                 raise EngineError(12, "no enough trader")
-            if amount < market.conf.min_amount:
+            if amount < market.min_amount:
                 raise EngineError(11, "amount too small")
         else:
             balance = self.available.get((user, market.money))
@@ -388,7 +392,7 @@ class Engine:
             best = market.asks.best()
             if best is None:
                 raise EngineError(12, "no enough trader")
-            if amount < best.price * market.conf.min_amount:
+            if amount < best.price * market.min_amount:
                 raise EngineError(11, "amount too small")
         self.order_id += 1
         order = Order(self.order_id, MARKET, side, t, t, user, market.name, source, ZERO,
@@ -417,19 +421,20 @@ class Engine:
         return order
 
     def _rest(self, market: Market, order: Order) -> None:
-        market.orders[order.id] = order
-        mine = market.users.get(order.user)
+        order_id, user = order.id, order.user
+        market.orders[order_id] = order
+        mine = market.users.get(user)
         if mine is None:
-            mine = market.users[order.user] = {}
-        mine[order.id] = order
+            mine = market.users[user] = {}
+        mine[order_id] = order
         if order.side == ASK:
             market.asks.add(order)
             order.freeze = order.left
-            self._move(self.available, self.frozen, order.user, market.stock, order.left)
+            self._move(self.available, self.frozen, user, market.stock, order.left)
         else:
             market.bids.add(order)
             order.freeze = order.price * order.left
-            self._move(self.available, self.frozen, order.user, market.money, order.freeze)
+            self._move(self.available, self.frozen, user, market.money, order.freeze)
 
     def _finish(self, market: Market, order: Order) -> None:
         if order.side == ASK:
