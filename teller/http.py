@@ -110,7 +110,10 @@ class Server:
             for channel in list(server._map.values()):
                 channel.close()
 
-        server.trigger.pull_trigger(close_all)
+        try:
+            server.trigger.pull_trigger(close_all)
+        except OSError:  # the trigger is closed: the loop has already ended
+            close_all()
         self._thread.join(timeout)
         if self._thread.is_alive():  # the loop did not run our thunk in time: close from here
             close_all()
