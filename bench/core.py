@@ -7,7 +7,9 @@ per-order latency p50/p99 for:
 
   1. in-process, no durability: parse + match + reply formatting on the pure engine, in one
      thread with viabtc's decimal context set once (as the core's writer thread does);
-  2. acknowledged-durable, in-process: CoreService, every reply after its group-commit fsync;
+  2. acknowledged-durable, in-process: CoreService, every reply after its group-commit fsync,
+     256 orders in flight from 8 client threads (32 each), then from one client thread (the
+     GIL hand-offs between 8 threads cost ~10 us per order);
   3. HTTP single: one JSON-RPC request per round trip to a `teller core run` process (its
      event-loop server, matchengine.rpcserver);
   4. HTTP batched: arrays of 100 requests per round trip.
@@ -416,7 +418,8 @@ def main() -> None:
     if "engine" in phases:
         bench_engine(config, seconds)
     if "durable" in phases:
-        bench_durable(config, seconds)
+        bench_durable(config, seconds)  # 8 client threads, each with 32 orders in flight
+        bench_durable(config, seconds, threads=1, chunk=256)  # one client, as many in flight
     if "http" in phases:
         bench_http(seconds, clients=8)
 
