@@ -43,7 +43,7 @@ class _Conn:
     """One client connection: bytes in, bytes out, and whether a reply is being worked on."""
 
     __slots__ = ("sock", "inbuf", "outbuf", "busy", "close_after", "last_active", "continued",
-                 "closed", "request", "since")
+                 "closed", "request", "since", "parsing")
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
@@ -56,6 +56,7 @@ class _Conn:
         self.closed = False
         self.request: RpcRequest | None = None  # with the core since `since`
         self.since = 0.0
+        self.parsing = False  # _parse_requests is running for this connection
 
 
 def _response(status: int, body: bytes, content_type: str = JSON, close: bool = False) -> bytes:
@@ -120,10 +121,14 @@ class RpcServer:
                         conn = self._conns.get(sock)  # type: ignore[call-overload]
                         if conn is None:
                             continue
-                        if events & selectors.EVENT_READ:
-                            self._read(conn)
-                        if events & selectors.EVENT_WRITE and not conn.closed:
-                            self._flush(conn)
+                        try:
+                            if events & selectors.EVENT_READ:
+                                self._read(conn)
+                            if events & selectors.EVENT_WRITE and not conn.closed:
+                                self._flush(conn)
+                        except Exception:  # a bug must cost one connection, not the server
+                            log.exception("connection failed notice=WATCH")
+                            self._close(conn)
                 now = time.monotonic()
                 if now >= next_sweep:
                     next_sweep = now + 1.0
@@ -147,7 +152,7 @@ class RpcServer:
                 pass
             sock.close()
         self._selector.close()
-        self._history.shutdown(wait=False)
+        self._history.shutdown(wait=False, cancel_futures=True)
 
     # -- connections --------------------------------------------------------------------------
 
@@ -207,7 +212,7 @@ class RpcServer:
         conn.last_active = time.monotonic()
         conn.inbuf += data
         if not conn.busy:
-            self._next_request(conn)
+            self._parse_requests(conn)
         elif len(conn.inbuf) > MAX_HEAD + MAX_BODY:  # pipelining beyond reason
             self._close(conn)
 
@@ -216,6 +221,21 @@ class RpcServer:
         return selectors.EVENT_READ | (selectors.EVENT_WRITE if conn.outbuf else 0)
 
     # -- requests -----------------------------------------------------------------------------
+
+    def _parse_requests(self, conn: _Conn) -> None:
+        """Take the buffered requests one after another while each is answered at once (a loop,
+        not recursion: a buffer may hold tens of thousands of pipelined requests)."""
+        if conn.parsing:
+            return  # the loop further up the stack goes on with the next one
+        conn.parsing = True
+        try:
+            while not conn.closed and not conn.busy and conn.inbuf:
+                waiting = len(conn.inbuf)
+                self._next_request(conn)
+                if not conn.busy and len(conn.inbuf) == waiting:
+                    return  # an incomplete request: wait for its bytes
+        finally:
+            conn.parsing = False
 
     def _next_request(self, conn: _Conn) -> None:
         """Parse one complete request from `inbuf` and hand it on, or wait for more bytes."""
@@ -371,4 +391,4 @@ class RpcServer:
                 return
         self._selector.modify(conn.sock, self._events(conn), None)
         if not conn.busy and conn.inbuf:
-            self._next_request(conn)
+            self._parse_requests(conn)

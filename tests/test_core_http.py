@@ -200,3 +200,15 @@ def test_a_reply_held_up_by_the_disk_times_out_with_code_5(core, monkeypatch):
     wait_until(lambda: core.ok("balance.query", [1, "BTC"])["BTC"]["available"] == "3")
     again = core.rpc("balance.update", [1, "BTC", "deposit", 2, "1", {}])
     assert again["error"]["code"] == 10
+
+
+def test_thousands_of_pipelined_requests_in_one_buffer_are_answered_in_a_loop(core):
+    count = 5000  # answered at once one after another: recursion would overflow the stack
+    sock, buf = connect(core), bytearray()
+    payload = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" * count + post(LIST)
+    sender = threading.Thread(target=sock.sendall, args=(payload,))
+    sender.start()
+    statuses = [read_response(sock, buf)[0] for _ in range(count + 1)]
+    sender.join(10)
+    assert statuses[:count] == [400] * count and statuses[-1] == 200
+    assert core.ok("asset.list", [])
