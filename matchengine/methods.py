@@ -134,6 +134,27 @@ def _limit(value: Any, lo: int, hi: int) -> int:
 
 # -- writes -----------------------------------------------------------------------------------
 
+class _Checked(dict):
+    """Checked decimals by their text: a miss runs `check`, which refuses bad text (code 1,
+    nothing stored). A full table is cleared."""
+
+    MAX = 65536
+
+    def __init__(self, check: Any) -> None:
+        super().__init__()
+        self.check = check
+
+    def __missing__(self, text: str) -> Decimal:
+        value = self.check(text)
+        if len(self) >= self.MAX:
+            self.clear()
+        self[text] = value
+        return value
+
+    def of(self, text: Any) -> Decimal:
+        return self[text] if type(text) is str else self.check(text)
+
+
 class _OrderParams:
     """One market's order decimals, checked and truncated, by their text.
 
@@ -141,43 +162,16 @@ class _OrderParams:
     a value checked once is handed out again: `amount(text)` is one dict lookup on the hot
     path and the full check (with its refusal) only for text not seen before."""
 
-    __slots__ = ("conf", "digits", "_amounts", "_prices", "_fees")
-
-    MAX = 65536  # entries per table; a full table is cleared
+    __slots__ = ("conf", "amount", "price", "fee")
 
     def __init__(self, engine: Engine, conf: Any) -> None:
         self.conf = conf
-        self.digits = _order_digits(engine, conf)
-        self._amounts: dict[str, Decimal] = {}
-        self._prices: dict[str, Decimal] = {}
-        self._fees: dict[str, Decimal] = {}
-
-    @staticmethod
-    def _remember(table: dict[str, Decimal], text: str, value: Decimal) -> Decimal:
-        if len(table) >= _OrderParams.MAX:
-            table.clear()
-        table[text] = value
-        return value
-
-    def amount(self, text: Any) -> Decimal:
-        value = self._amounts.get(text) if type(text) is str else None
-        if value is None:
-            value = _bounded(_positive(text, self.conf.stock_prec), self.digits, "amount")
-            self._remember(self._amounts, text, value)
-        return value
-
-    def price(self, text: Any) -> Decimal:
-        value = self._prices.get(text) if type(text) is str else None
-        if value is None:
-            value = _bounded(_positive(text, self.conf.money_prec), self.digits, "price")
-            self._remember(self._prices, text, value)
-        return value
-
-    def fee(self, text: Any) -> Decimal:
-        value = self._fees.get(text) if type(text) is str else None
-        if value is None:
-            value = self._remember(self._fees, text, _fee(text, self.conf.fee_prec))
-        return value
+        digits = _order_digits(engine, conf)
+        self.amount = _Checked(
+            lambda text: _bounded(_positive(text, conf.stock_prec), digits, "amount")).of
+        self.price = _Checked(
+            lambda text: _bounded(_positive(text, conf.money_prec), digits, "price")).of
+        self.fee = _Checked(lambda text: _fee(text, conf.fee_prec)).of
 
 
 def _order_params(engine: Engine, market_name: Any) -> _OrderParams:
