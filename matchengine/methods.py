@@ -211,15 +211,21 @@ def _parse_update_balance(engine: Engine, params: list) -> Op:
     return "update_balance", (user, asset, business, business_id, change, detail)
 
 
-def _parse_put_limit(engine: Engine, params: list) -> Op:
-    if len(params) != 8:
-        _arity(params, 8)
-    user, market, side, amount, price, taker_fee, maker_fee, source = params
+def _order_target(engine: Engine, user: Any, market: Any, side: Any) -> _OrderParams:
+    """Check an order's user, market and side; the market's checked parameters."""
     if type(user) is not int or not 0 <= user < UINT32:
         _user(user)
     checked = _order_params(engine, market)
     if type(side) is not int or side not in (ASK, BID):
         _side(side)
+    return checked
+
+
+def _parse_put_limit(engine: Engine, params: list) -> Op:
+    if len(params) != 8:
+        _arity(params, 8)
+    user, market, side, amount, price, taker_fee, maker_fee, source = params
+    checked = _order_target(engine, user, market, side)
     return "put_limit", (user, checked.conf.name, side, checked.amount(amount),
                          checked.price(price), checked.fee(taker_fee), checked.fee(maker_fee),
                          _source(source))
@@ -229,11 +235,7 @@ def _parse_put_market(engine: Engine, params: list) -> Op:
     if len(params) != 6:
         _arity(params, 6)
     user, market, side, amount, taker_fee, source = params
-    if type(user) is not int or not 0 <= user < UINT32:
-        _user(user)
-    checked = _order_params(engine, market)
-    if type(side) is not int or side not in (ASK, BID):
-        _side(side)
+    checked = _order_target(engine, user, market, side)
     # viabtc parses the amount at stock_prec, also for bids (where it is money to spend)
     return "put_market", (user, checked.conf.name, side, checked.amount(amount),
                           checked.fee(taker_fee), _source(source))
