@@ -5,8 +5,9 @@ accesshttp: non-POST or empty body -> 400 with an empty body; undecodable JSON (
 NaN/Infinity, nested too deeply) or a malformed envelope -> 400; unknown method -> 404 with
 code 4; a reply not ready in time -> 504 with code 5; otherwise 200 with
 `{"error", "result", "id"}` (business errors are HTTP 200).
-Extension: a JSON array of requests is a batch, answered by an array of replies in order
-(HTTP 200; malformed elements get code 1, unknown methods code 4, in their own slot).
+Extension: a JSON array of requests is a batch, run in order and answered by an array of
+replies in order (HTTP 200; malformed elements get code 1, unknown methods code 4, in their
+own slot); a history read in a batch sees the writes before it.
 
 `parse_request` turns a body into the calls to run and `RpcRequest.reply` turns their results
 into the HTTP answer; `matchengine.rpcserver` carries them over the wire.

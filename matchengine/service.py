@@ -202,7 +202,19 @@ class CoreService:
 
     def call_many(self, calls: list[tuple[str, list]]) -> list[Any]:
         """Run several calls in order (one batch when possible). Each element of the result is
-        the method's result or a CoreError instance."""
+        the method's result or a CoreError instance. A history read that follows other calls
+        runs once they are on disk, so it sees them."""
+        reads = methods.HISTORY_READS
+        cuts = [i for i in range(1, len(calls))
+                if calls[i][0] in reads and calls[i - 1][0] not in reads]
+        if cuts:
+            results: list[Any] = []
+            for start, end in zip([0, *cuts], [*cuts, len(calls)], strict=True):
+                results += self._call_segment(calls[start:end])
+            return results
+        return self._call_segment(calls)
+
+    def _call_segment(self, calls: list[tuple[str, list]]) -> list[Any]:
         finished = threading.Event()
         out, queued = self._enqueue(calls, lambda results: finished.set())
         if not finished.wait(REPLY_TIMEOUT):

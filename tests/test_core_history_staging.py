@@ -127,3 +127,18 @@ def test_finished_orders_written_before_index_entries_became_pointers_still_read
         assert [r["id"] for r in reader.order_finished(5, "BTCUSDT", 0, 0, 0, 10, 0)] == [9]
     finally:
         store.close()
+
+
+def test_a_history_read_in_a_batch_sees_the_writes_before_it(tmp_path):
+    service = CoreService(core_config(), tmp_path)
+    try:
+        results = service.call_many([
+            ("balance.update", [7, "BTC", "deposit", 1, "1", {}]),
+            ("balance.history", [7, "BTC", "", 0, 0, 0, 10]),
+            ("balance.update", [7, "BTC", "deposit", 2, "2", {}]),
+            ("balance.history", [7, "BTC", "", 0, 0, 0, 10]),
+            ("balance.history", [7, "", "deposit", 0, 0, 0, 10])])
+        assert [len(r["records"]) for r in (results[1], results[3], results[4])] == [1, 2, 2]
+        assert results[0] == results[2] == {"status": "success"}
+    finally:
+        service.stop()
