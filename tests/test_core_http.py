@@ -212,3 +212,22 @@ def test_thousands_of_pipelined_requests_in_one_buffer_are_answered_in_a_loop(co
     sender.join(10)
     assert statuses[:count] == [400] * count and statuses[-1] == 200
     assert core.ok("asset.list", [])
+
+
+def test_an_ipv6_loopback_address_is_served(tmp_path):
+    import requests
+
+    from matchengine.rpcserver import RpcServer
+    from matchengine.service import CoreService
+    from matchengine.testing import core_config
+
+    service = CoreService(core_config(), tmp_path)
+    server = RpcServer(service, "::1", 0)  # as `teller core run --http-addr [::1]:8080`
+    server.start()
+    try:
+        assert server.url.startswith("http://[::1]:")
+        reply = requests.post(server.url + "/", data=LIST, timeout=5)
+        assert reply.status_code == 200 and reply.json()["id"] == 7
+    finally:
+        server.stop()
+        service.stop()
