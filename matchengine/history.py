@@ -182,7 +182,10 @@ class HistoryReader:
             prefix = u32(user) + _market_key(market)
             for key, value in self.store.scan_prefix_desc("h_order", prefix):
                 # data written before the index entries became pointers hold the record
-                record = json.loads(value or self.store.get("h_detail", key[-8:]) or b"{}")
+                value = value or self.store.get("h_detail", key[-8:])
+                if value is None:  # both are written in one transaction: never expected
+                    continue
+                record = json.loads(value)
                 if side and record["side"] != side:
                     continue
                 if start and record["ctime"] < start:

@@ -228,7 +228,8 @@ class CoreService:
     def submit(self, calls: list[tuple[str, list]], done: Done) -> None:
         """Queue several calls and return at once; `done(results)` is called once every write
         among them is on disk: in the writer or committer thread, or in this one when nothing
-        needed queueing. History reads run in this thread (see `needs_thread`)."""
+        needed queueing. History reads among them run at once, in this thread, before the
+        writes: calls with a history read go through `call_many` (see `needs_thread`)."""
         self._enqueue(calls, done)
 
     def _enqueue(self, calls: list[tuple[str, list]], done: Done) -> tuple[list[Any], list[int]]:
