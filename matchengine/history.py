@@ -18,7 +18,7 @@ from typing import Any
 from matchengine.bus import EventBus
 from matchengine.decimals import CTX, fmt
 from matchengine.engine import ASK, BID, EVENT_FINISH, MAKER, TAKER
-from matchengine.store import Store, dumps, u32, u64
+from matchengine.store import Rows, Store, dumps, empty_rows, u32, u64
 
 SEQ_PER_OPERATION = 1 << 20
 
@@ -57,34 +57,42 @@ class HistoryWriter:
     """Stages history rows for the operations applied since the last `take()`."""
 
     def __init__(self, bus: EventBus) -> None:
-        self.pending: list[tuple[str, bytes, bytes]] = []
+        self.pending: Rows = empty_rows()
+        self._bind()
         self.oper_id = 0
         self._index = 0
-        self._start = 0
+        self._marks: tuple[int, ...] = ()
         bus.subscribe("balance_history", self._on_balance)
         bus.subscribe("orders", self._on_order, events=(EVENT_FINISH,))
         bus.subscribe("deals", self._on_deal)
+
+    def _bind(self) -> None:
+        """Name the table lists of `pending` (in the store's HISTORY_DBS order)."""
+        (self._balances, self._orders, self._details, self._order_deals, self._user_deals,
+         self._deals) = self.pending
 
     def begin(self, oper_id: int) -> None:
         """Rows staged from now on belong to operation `oper_id` (keys derive from it)."""
         self.oper_id = oper_id
         self._index = 0
-        self._start = len(self.pending)
+        self._marks = tuple(map(len, self.pending))
 
     def rollback(self) -> None:
         """Drop the rows staged since `begin` (the operation failed and is not logged)."""
-        del self.pending[self._start:]
+        for items, mark in zip(self.pending, self._marks, strict=True):
+            del items[mark:]
 
     def _seq(self) -> bytes:
         self._index += 1
         return u64(self.oper_id * SEQ_PER_OPERATION + self._index)
 
-    def take(self) -> list[tuple[str, bytes, bytes]]:
-        rows, self.pending = self.pending, []
+    def take(self) -> Rows:
+        rows, self.pending = self.pending, empty_rows()
+        self._bind()
         return rows
 
     def discard(self) -> None:
-        self.pending = []
+        self.take()
 
     # The rows are written as JSON text directly (same bytes as `dumps(record)`): building a
     # dict and running the encoder was most of the writer's per-operation cost. Numbers and the
@@ -92,10 +100,10 @@ class HistoryWriter:
 
     def _on_balance(self, row: list) -> None:
         t, user, asset, business, change, balance, detail = row
-        self.pending.append(("h_balance", u32(user) + self._seq(),
-                             (f'{{"time":{t!r},"asset":{_text(asset)},'
-                              f'"business":{_text(business)},"change":"{change}",'
-                              f'"balance":"{balance}","detail":{_detail(detail)}}}').encode()))
+        self._balances.append((u32(user) + self._seq(),
+                               (f'{{"time":{t!r},"asset":{_text(asset)},'
+                                f'"business":{_text(business)},"change":"{change}",'
+                                f'"balance":"{balance}","detail":{_detail(detail)}}}').encode()))
 
     def _on_order(self, message: dict) -> None:
         if message["event"] != EVENT_FINISH:
@@ -110,9 +118,8 @@ class HistoryWriter:
                  f'"deal_fee":"{o["deal_fee"]}"}}').encode()
         order_key = u64(o["id"])
         # the record once, under the order id; the per-user index entry points at it
-        self.pending.append(("h_order", u32(o["user"]) + _market_key(o["market"]) + order_key,
-                             b""))
-        self.pending.append(("h_detail", order_key, value))
+        self._orders.append((u32(o["user"]) + _market_key(o["market"]) + order_key, b""))
+        self._details.append((order_key, value))
 
     def _on_deal(self, deal: list) -> None:
         """Deal messages carry viabtc's unstripped decimals; history rows are zero-stripped."""
@@ -126,17 +133,17 @@ class HistoryWriter:
                  (BID, bid_id, bid_user, bid_role, bid_fee, ask_id))
         market_key = _market_key(market)
         market_tail = ',"market":' + _text(market) + "}"
-        pending = self.pending
+        order_deals, user_deals = self._order_deals, self._user_deals
         for side, order_id, user, role, fee, other in sides:
             record = (f'{{"time":{t!r},"user":{user},"id":{deal_id},"role":{role},'
                       f'"price":"{price}","amount":"{amount}","deal":"{money}",'
                       f'"fee":"{fmt(Decimal(fee))}","deal_order_id":{other}}}').encode()
-            pending.append(("h_odeal", u64(order_id) + u64(deal_id), record))
+            order_deals.append((u64(order_id) + u64(deal_id), record))
             # the same object plus side and market, as dict(record, side=..., market=...)
             user_record = record[:-1] + b',"side":%d' % side + market_tail.encode()
-            pending.append(("h_udeal", u32(user) + market_key + u64(deal_id) + bytes([side]),
-                            user_record))
-        pending.append(("h_deal", u64(deal_id), dumps(deal)))
+            user_deals.append((u32(user) + market_key + u64(deal_id) + bytes([side]),
+                               user_record))
+        self._deals.append((u64(deal_id), dumps(deal)))
 
 
 class HistoryReader:

@@ -39,7 +39,7 @@ from matchengine.decimals import CTX
 from matchengine.engine import Engine
 from matchengine.errors import CoreError
 from matchengine.history import HistoryReader, HistoryWriter
-from matchengine.store import Store, dumps
+from matchengine.store import Rows, Store, dumps
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class _Commit:
 
     __slots__ = ("oplog", "idem", "rows", "groups", "last_oper")
 
-    def __init__(self, oplog: list, idem: list, rows: list, groups: list[_Group],
+    def __init__(self, oplog: list, idem: list, rows: Rows | None, groups: list[_Group],
                  last_oper: int) -> None:
         self.oplog = oplog
         self.idem = idem
@@ -379,7 +379,7 @@ class CoreService:
                         self._failed = method + " raised"
         if not oplog:
             writer.discard()
-        item = _Commit(oplog, idem, writer.take() if oplog else [], batch, self.oper_id)
+        item = _Commit(oplog, idem, writer.take() if oplog else None, batch, self.oper_id)
         if self._handed_over == self._committed:
             # Nothing older is waiting for the disk: reads are released at once, and with no
             # new work queued the writer commits itself (one thread hop less per request).
@@ -417,7 +417,7 @@ class CoreService:
         if oplog and self._failed != "commit failed":
             try:
                 self.store.commit(oplog, [k for item in items for k in item.idem],
-                                  [row for item in items for row in item.rows])
+                                  [item.rows for item in items if item.rows is not None])
             except Exception:
                 # State in memory is ahead of disk: stop accepting anything.
                 self._failed = "commit failed"

@@ -4,12 +4,12 @@ One LMDB environment in the data directory, opened with sync on: a commit return
 is on disk. The writer puts a whole batch of operations (plus the history rows and idempotency
 keys they produced) in ONE write transaction, so many acknowledged operations share one fsync.
 
-History rows are staged: the batch's transaction appends them to `h_log` (keys in commit
-order, so the append touches a few pages), and `index_history` later moves everything staged
-into the per-user databases in one transaction. Written straight into per-user keys, each
-commit dirtied a page per user it touched, which cost more than the matching; moved in large
-passes, rows of one user share their page. Staged rows are as durable as the log, and every
-history read first indexes what is staged, so a read sees every acknowledged write.
+History rows are staged: the batch's transaction puts all of them, grouped by table, as ONE
+`h_stage` entry (a few pages, one put), and `index_history` later moves everything staged into
+the per-user databases in one transaction. Written straight into per-user keys, each commit
+dirtied a page per user it touched, which cost more than the matching; moved in large passes,
+rows of one user share their page. Staged rows are as durable as the log, and every history
+read first indexes what is staged, so a read sees every acknowledged write.
 
 Named databases (keys are big-endian so LMDB order = numeric order):
   oplog      oper_id(8)                         -> [method, time, args]
@@ -23,25 +23,29 @@ Named databases (keys are big-endian so LMDB order = numeric order):
   h_odeal    order_id(8) deal_id(8)             -> order.deals record
   h_udeal    user(4) market deal_id(8) side(1)  -> market.user_deals record
   h_deal     deal_id(8)                         -> the viabtc `deals` message (market data)
-  h_log      seq(8)                             -> a staged row: db index(1) key length(1) key
-                                                   value (db index into HISTORY_DBS)
+  h_stage    seq(8)                             -> one commit's rows: marshal of a tuple with
+                                                   a list of (key, value) per HISTORY_DBS table
+  h_log      seq(8)                             -> (older data directories) one staged row:
+                                                   db index(1) key length(1) key value; moved
+                                                   into the tables when the store opens
 """
 
 from __future__ import annotations
 
 import json
+import marshal
 import os
 import struct
 import threading
 from collections.abc import Iterator
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
 import lmdb
 
 HISTORY_DBS = ("h_balance", "h_order", "h_detail", "h_odeal", "h_udeal", "h_deal")
-DBS = ("oplog", "snapshots", "idem", "meta", *HISTORY_DBS, "h_log")
-_HISTORY_INDEX = {name: index for index, name in enumerate(HISTORY_DBS)}
+DBS = ("oplog", "snapshots", "idem", "meta", *HISTORY_DBS, "h_stage", "h_log")
 MAP_SIZE = 1 << 36  # 64 GiB of address space; the file grows as needed
 U64 = struct.Struct(">Q")
 U32 = struct.Struct(">I")
@@ -49,6 +53,14 @@ U32 = struct.Struct(">I")
 
 u64 = U64.pack  # u64(n) -> 8 bytes, big-endian (bound methods: no Python call in between)
 u32 = U32.pack
+
+# One operation batch's history rows: a list of (key, value) per table, in HISTORY_DBS order.
+Rows = tuple[list[tuple[bytes, bytes]], ...]
+MARSHAL_VERSION = 4  # bytes, tuples and lists in this version read the same on every Python 3
+
+
+def empty_rows() -> Rows:
+    return tuple([] for _ in HISTORY_DBS)
 
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"))  # built once: json.dumps builds one per call
@@ -69,17 +81,38 @@ class Store:
         self.env = lmdb.open(str(self.path), map_size=MAP_SIZE, max_dbs=len(DBS) + 2,
                              sync=True, metasync=True, writemap=False, max_readers=256)
         self.db = {name: self.env.open_db(name.encode()) for name in DBS}
-        # Staged rows in commit order, as on disk in h_log (loaded at open): index passes take
-        # them from memory instead of reading h_log back.
-        self._rows: list[tuple[str, bytes, bytes]] = []
-        self._rows_lock = threading.Lock()  # guards _rows; held only to swap or extend it
+        # Staged row sets in commit order, as on disk in h_stage (loaded at open): index passes
+        # take them from memory instead of reading h_stage back.
+        self._staged: list[tuple[int, Rows]] = []
+        self._staged_lock = threading.Lock()  # guards _staged; held only to swap or extend it
         self._index_lock = threading.Lock()  # one index pass at a time; readers wait for it
-        self._next_row = 0
-        with self.env.begin(db=self.db["h_log"]) as txn:
-            for key, row in txn.cursor():
+        self._next_stage = 0
+        self._move_legacy_rows()
+        with self.env.begin(db=self.db["h_stage"]) as txn:
+            for key, value in txn.cursor():
+                seq = U64.unpack(key)[0]
+                try:
+                    rows = marshal.loads(value)
+                except (EOFError, ValueError, TypeError) as exc:
+                    raise ValueError(f"staged history entry {seq} in {self.path} is corrupt "
+                                     f"({exc}); refusing to open") from exc
+                self._staged.append((seq, rows))
+                self._next_stage = seq + 1
+
+    def _move_legacy_rows(self) -> None:
+        """Index the one-row-per-entry `h_log` of older data directories, and empty it."""
+        with self.env.begin(write=True) as txn:
+            log_db = self.db["h_log"]
+            if not txn.stat(log_db)["entries"]:
+                return
+            rows = empty_rows()
+            for _, row in txn.cursor(log_db):
                 end = 2 + row[1]
-                self._rows.append((HISTORY_DBS[row[0]], row[2:end], row[end:]))
-                self._next_row = U64.unpack(key)[0] + 1
+                rows[row[0]].append((bytes(row[2:end]), bytes(row[end:])))
+            for name, items in zip(HISTORY_DBS, rows, strict=True):
+                if items:
+                    txn.cursor(self.db[name]).putmulti(items)
+            txn.drop(log_db, delete=False)
 
     def close(self) -> None:
         self.env.close()
@@ -103,16 +136,15 @@ class Store:
             return U64.unpack(cursor.key())[0] if cursor.last() else 0
 
     def commit(self, oplog: list[tuple[int, bytes]], idem: list[tuple[bytes, int]],
-               history: list[tuple[str, bytes, bytes]]) -> None:
-        """Write one batch durably (returns after fsync); `history` rows are staged.
+               history: list[Rows]) -> None:
+        """Write one batch durably (returns after fsync); each of `history`'s row sets is
+        staged as one entry.
 
-        Rows go in with one `putmulti` per database: py-lmdb lets go of the GIL around every
-        single `put` and, with other threads busy, waits up to the switch interval to get it
-        back."""
-        with self.env.begin(write=True) as txn:  # its lock also guards _next_row
-            first_row = self._next_row
-            staged = [(u64(seq), bytes((_HISTORY_INDEX[name], len(key))) + key + value)
-                      for seq, (name, key, value) in enumerate(history, first_row)]
+        The log goes in with one `putmulti`: py-lmdb lets go of the GIL around every single
+        `put` and, with other threads busy, waits up to the switch interval to get it back."""
+        history = [rows for rows in history if any(rows)]
+        with self.env.begin(write=True) as txn:  # its lock also guards _next_stage
+            first_stage = self._next_stage
             entries = [(u64(oper_id), value) for oper_id, value in oplog]
             _, added = txn.cursor(self.db["oplog"]).putmulti(entries, overwrite=False)
             if added != len(entries):
@@ -122,53 +154,52 @@ class Store:
             if idem:
                 txn.cursor(self.db["idem"]).putmulti([(key, u64(oper_id))
                                                       for key, oper_id in idem])
+            staged = [(seq, rows) for seq, rows in enumerate(history, first_stage)]
             if staged:
-                txn.cursor(self.db["h_log"]).putmulti(staged, append=True)
-            self._next_row = first_row + len(staged)  # a failed commit leaves a gap: harmless
-        if history:
-            with self._rows_lock:
-                self._rows.extend(history)
+                txn.cursor(self.db["h_stage"]).putmulti(
+                    [(u64(seq), marshal.dumps(rows, MARSHAL_VERSION)) for seq, rows in staged],
+                    append=True)
+            self._next_stage = first_stage + len(staged)  # a failed commit leaves a gap
+        if staged:
+            with self._staged_lock:
+                self._staged.extend(staged)
 
     def staged_rows(self) -> int:
         """History rows committed but not yet moved into their databases."""
-        with self._rows_lock:
-            return len(self._rows)
+        with self._staged_lock:
+            return sum(len(items) for _, rows in self._staged for items in rows)
 
     def index_history(self) -> int:
         """Move every staged history row into its database, in one transaction; returns how
         many. Safe from any thread; returns at once when nothing is staged, and otherwise only
         once the rows staged before the call are indexed."""
         with self._index_lock:
-            with self._rows_lock:
-                rows, self._rows = self._rows, []
-            if not rows:
+            with self._staged_lock:
+                staged, self._staged = self._staged, []
+            if not staged:
                 return 0
             try:
-                self._index(rows)
+                return self._index(staged)
             except BaseException:
-                with self._rows_lock:  # still staged on disk: keep them for the next pass
-                    self._rows[:0] = rows
+                with self._staged_lock:  # still staged on disk: keep them for the next pass
+                    self._staged[:0] = staged
                 raise
-            return len(rows)
 
-    def _index(self, rows: list[tuple[str, bytes, bytes]]) -> None:
-        by_db: dict[str, list[tuple[bytes, bytes]]] = {name: [] for name in HISTORY_DBS}
-        for name, key, value in rows:
-            by_db[name].append((key, value))
+    def _index(self, staged: list[tuple[int, Rows]]) -> int:
+        moved = 0
         with self.env.begin(write=True) as txn:
-            for name, items in by_db.items():
+            for position, name in enumerate(HISTORY_DBS):
+                items = list(chain.from_iterable(rows[position] for _, rows in staged))
                 if items:
                     txn.cursor(self.db[name]).putmulti(items)
-            # `rows` are the oldest staged rows; a commit may have staged more since we took them
-            log_db = self.db["h_log"]
-            total = txn.stat(log_db)["entries"]
-            if total == len(rows):
-                txn.drop(log_db, delete=False)
-            else:
-                cursor = txn.cursor(log_db)
-                cursor.first()
-                for _ in rows:
-                    cursor.delete()
+                    moved += len(items)
+            stage_db = self.db["h_stage"]
+            if txn.stat(stage_db)["entries"] == len(staged):
+                txn.drop(stage_db, delete=False)
+            else:  # a commit staged more since these were taken: keep its entries
+                for seq, _ in staged:
+                    txn.delete(u64(seq), db=stage_db)
+        return moved
 
     def oplog_from(self, first: int) -> Iterator[tuple[int, bytes]]:
         with self.env.begin(db=self.db["oplog"]) as txn:

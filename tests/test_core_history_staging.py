@@ -13,7 +13,7 @@ import pytest
 
 from matchengine import service as core_service
 from matchengine.service import CoreService
-from matchengine.store import Store, u32
+from matchengine.store import HISTORY_DBS, Rows, Store, empty_rows, u32, u64
 from matchengine.testing import ROOT, core_config
 
 CALLS = [("balance.update", [1, "BTC", "deposit", 1, "10", {}]),
@@ -85,19 +85,25 @@ def test_staged_rows_survive_a_crash_before_any_index_pass(tmp_path):
         again.stop()
 
 
+def balance_rows(*entries: tuple[bytes, bytes]) -> Rows:
+    rows = empty_rows()
+    rows[HISTORY_DBS.index("h_balance")].extend(entries)
+    return rows
+
+
 def test_an_index_pass_moves_only_the_rows_it_took(tmp_path):
     store = Store(tmp_path)
     try:
-        older = [("h_balance", u32(1) + bytes(8), b'{"n":1}'),
-                 ("h_balance", u32(1) + bytes(7) + b"\x01", b'{"n":2}')]
-        newer = [("h_balance", u32(1) + bytes(7) + b"\x02", b'{"n":3}')]
-        store.commit([(1, b"[]")], [], older)
-        store.commit([(2, b"[]")], [], newer)
+        store.commit([(1, b"[]")], [], [balance_rows((u32(1) + bytes(8), b'{"n":1}'),
+                                                     (u32(1) + bytes(7) + b"\x01", b'{"n":2}'))])
+        older = store._staged
+        store._staged = []
+        store.commit([(2, b"[]")], [], [balance_rows((u32(1) + bytes(7) + b"\x02",
+                                                      b'{"n":3}'))])
         # a pass that took its rows before the second commit staged more
-        store._index(older)
+        assert store._index(older) == 2
         assert [v for _, v in store.scan_prefix_desc("h_balance", u32(1))] == \
             [b'{"n":2}', b'{"n":1}']
-        store._rows = newer  # what memory still holds after that pass
     finally:
         store.close()
     reopened = Store(tmp_path)
@@ -111,9 +117,33 @@ def test_an_index_pass_moves_only_the_rows_it_took(tmp_path):
         reopened.close()
 
 
+def test_rows_staged_one_per_entry_by_older_versions_are_moved_at_open(tmp_path):
+    store = Store(tmp_path)
+    key = u32(4) + bytes(7) + b"\x01"
+    with store.env.begin(write=True) as txn:  # h_log as the previous layout staged rows
+        txn.put(u64(0), bytes((HISTORY_DBS.index("h_balance"), len(key))) + key + b'{"n":1}',
+                db=store.db["h_log"])
+    store.close()
+    reopened = Store(tmp_path)
+    try:
+        assert [v for _, v in reopened.scan_prefix_desc("h_balance", u32(4))] == [b'{"n":1}']
+        with reopened.env.begin(db=reopened.db["h_log"]) as txn:
+            assert txn.stat(reopened.db["h_log"])["entries"] == 0
+    finally:
+        reopened.close()
+
+
+def test_a_corrupt_staged_entry_refuses_to_open_with_a_clear_message(tmp_path):
+    store = Store(tmp_path)
+    with store.env.begin(write=True) as txn:
+        txn.put(u64(0), b"\xff\x00garbage", db=store.db["h_stage"])
+    store.close()
+    with pytest.raises(ValueError, match="staged history entry 0 .* is corrupt"):
+        Store(tmp_path)
+
+
 def test_finished_orders_written_before_index_entries_became_pointers_still_read(tmp_path):
     from matchengine.history import HistoryReader, _market_key
-    from matchengine.store import u64
 
     store = Store(tmp_path)
     try:
