@@ -17,7 +17,9 @@ per-order latency p50/p99 for:
 The HTTP load comes from separate client processes speaking raw keep-alive HTTP/1.1 on one
 socket each (a `requests` client cost more CPU per call than the server on 2 cores). The
 mix generator's own time is inside the wall-clock throughput of every phase; latencies time
-the calls only.
+the calls only. Each process freezes its start-up objects out of the garbage collector, as
+`teller core run` does (the pre-drawn mix would otherwise be rescanned by every full
+collection), and latencies are kept in arrays, which the collector does not scan.
 
 Run: .venv/bin/python bench/core.py [--quick] [--seconds S] [--phases engine,durable,http]
 """
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import decimal
+import gc
 import json
 import multiprocessing
 import os
@@ -37,6 +40,7 @@ import sys
 import tempfile
 import threading
 import time
+from array import array
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -180,7 +184,8 @@ def bench_engine(config, seconds: float) -> None:
     work = Workload(1, list(range(1, ACCOUNTS + 1)))
     for method, params in work.seed_book(1000):
         work.observe([(method, params)], [call(method, params)])
-    latencies = []
+    latencies = array("d")
+    gc.freeze()
     clock = time.perf_counter
     orders = 0
     cpu0 = time.process_time()
@@ -206,7 +211,7 @@ def bench_engine(config, seconds: float) -> None:
 
 def run_threads(n: int, seconds: float, body) -> tuple[int, float, list[float]]:
     counts = [0] * n
-    lats: list[list[float]] = [[] for _ in range(n)]
+    lats = [array("d") for _ in range(n)]
     stop = time.perf_counter() + seconds
 
     def worker(i: int) -> None:
@@ -234,7 +239,9 @@ def bench_durable(config, seconds: float, threads: int = 8, chunk: int = 32) -> 
             calls = work.seed_book(1000 // threads)
             work.observe(calls, service.call_many(calls))
 
-        def body(i: int, stop: float, lat: list[float]) -> int:
+        gc.freeze()
+
+        def body(i: int, stop: float, lat: array) -> int:
             work, done = works[i], 0
             while time.perf_counter() < stop:
                 groups = [work.next_calls() for _ in range(chunk)]
@@ -318,7 +325,8 @@ def http_client(port: int, seed: int, users: list[int], resting: list | None, se
         time.sleep(0.005)
     clock = time.perf_counter
     stop = clock() + seconds
-    lat: list[float] = []
+    lat = array("d")
+    gc.freeze()
     done = 0
     while clock() < stop:
         if per_trip == 1:

@@ -16,7 +16,7 @@ from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
 from matchengine.bus import EventBus
-from matchengine.decimals import CTX, fmt
+from matchengine.decimals import CTX, fmt, time_text
 from matchengine.engine import ASK, BID, EVENT_FINISH, MAKER, TAKER
 from matchengine.store import Rows, Store, dumps, empty_rows, u32, u64
 
@@ -101,7 +101,7 @@ class HistoryWriter:
     def _on_balance(self, row: list) -> None:
         t, user, asset, business, change, balance, detail = row
         self._balances.append((u32(user) + self._seq(),
-                               (f'{{"time":{t!r},"asset":{_text(asset)},'
+                               (f'{{"time":{time_text(t)},"asset":{_text(asset)},'
                                 f'"business":{_text(business)},"change":"{change}",'
                                 f'"balance":"{balance}","detail":{_detail(detail)}}}').encode()))
 
@@ -109,7 +109,7 @@ class HistoryWriter:
         if message["event"] != EVENT_FINISH:
             return
         o = message["order"]
-        value = (f'{{"id":{o["id"]},"ctime":{o["ctime"]!r},"ftime":{o["mtime"]!r},'
+        value = (f'{{"id":{o["id"]},"ctime":{time_text(o["ctime"])},"ftime":{time_text(o["mtime"])},'
                  f'"user":{o["user"]},"market":{_text(o["market"])},'
                  f'"source":{_text(o["source"])},"type":{o["type"]},"side":{o["side"]},'
                  f'"price":"{o["price"]}","amount":"{o["amount"]}",'
@@ -124,7 +124,7 @@ class HistoryWriter:
     def _on_deal(self, deal: list) -> None:
         """Deal messages carry viabtc's unstripped decimals; history rows are zero-stripped."""
         (t, market, ask_id, bid_id, ask_user, bid_user, price_raw, amount_raw, ask_fee, bid_fee,
-         taker_side, deal_id, _stock, _money) = deal
+         taker_side, deal_id, stock, money_asset) = deal
         price, amount = fmt(Decimal(price_raw)), fmt(Decimal(amount_raw))
         money = fmt(CTX.multiply(Decimal(price), Decimal(amount)))  # as from stripped strings
         ask_role = MAKER if taker_side == BID else TAKER
@@ -134,8 +134,9 @@ class HistoryWriter:
         market_key = _market_key(market)
         market_tail = ',"market":' + _text(market) + "}"
         order_deals, user_deals = self._order_deals, self._user_deals
+        when = time_text(t)
         for side, order_id, user, role, fee, other in sides:
-            record = (f'{{"time":{t!r},"user":{user},"id":{deal_id},"role":{role},'
+            record = (f'{{"time":{when},"user":{user},"id":{deal_id},"role":{role},'
                       f'"price":"{price}","amount":"{amount}","deal":"{money}",'
                       f'"fee":"{fmt(Decimal(fee))}","deal_order_id":{other}}}').encode()
             order_deals.append((u64(order_id) + u64(deal_id), record))
@@ -143,7 +144,11 @@ class HistoryWriter:
             user_record = record[:-1] + b',"side":%d' % side + market_tail.encode()
             user_deals.append((u32(user) + market_key + u64(deal_id) + bytes([side]),
                                user_record))
-        self._deals.append((u64(deal_id), dumps(deal)))
+        # the message as json.dumps writes it: its decimals and names need no escaping
+        self._deals.append((u64(deal_id), (
+            f'[{when},{_text(market)},{ask_id},{bid_id},{ask_user},{bid_user},"{price_raw}",'
+            f'"{amount_raw}","{ask_fee}","{bid_fee}",{taker_side},{deal_id},{_text(stock)},'
+            f'{_text(money_asset)}]').encode()))
 
 
 class HistoryReader:

@@ -5,6 +5,7 @@ The maintainer registers `core_group` under the main `teller` command.
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import sys
@@ -61,6 +62,10 @@ def run_command(config_path: str, data_dir: str, http_addr: str | None) -> None:
         service = CoreService(config, _data_dir(data_dir))
     except RecoveryError as exc:
         raise click.ClickException(f"{exc} notice=WATCH") from None
+    # The recovered book and balances live as long as the process: keep them out of the
+    # collector's full passes, which otherwise rescan every order (a pause that grows with the
+    # book, and ~5 % of the CPU of an order in bench/core.py).
+    gc.freeze()
     try:
         server = RpcServer(service, host.strip("[]"), int(port))
     except OSError as exc:
