@@ -75,6 +75,7 @@ class Workload:
     """
 
     DRAWS = 1 << 16
+    FEES = ("0.002", "0.001", "bench")
 
     def __init__(self, seed: int, users: list[int]) -> None:
         rng = random.Random(seed)
@@ -85,6 +86,7 @@ class Workload:
         self.target = 0  # resting orders to keep: what seed_book placed
         self.rolls = [rng.random() for _ in range(self.DRAWS)]
         self.picks = [rng.getrandbits(30) for _ in range(self.DRAWS)]
+        self.sides = [rng.choice((0, 1)) for _ in range(self.DRAWS)]
         self.markets = [("order.put_market", [0, MARKET, 1, "0.05", "0.002", "bench"]),
                         ("order.put_market", [0, MARKET, 2, "500", "0.002", "bench"])]
         self.i = 0
@@ -98,36 +100,36 @@ class Workload:
         price = MID + offset if side == 1 else MID - offset
         return side, f"{rng.randint(1, 100) / 1000:.3f}", f"{price}.00"
 
-    def _next(self) -> int:
-        i = self.i = (self.i + 1) & (self.DRAWS - 1)
-        return i
-
-    def _limit(self, user: int, cross: bool = False) -> tuple[str, list]:
-        side, amount, price = (self.takers if cross else self.limits)[self._next()]
-        return "order.put_limit", [user, MARKET, side, amount, price, "0.002", "0.001", "bench"]
-
-    def _user(self) -> int:
-        users = self.users
-        return users[self.picks[self._next()] % len(users)]
+    def _limit(self, user: int, draw: tuple[int, str, str]) -> tuple[str, list]:
+        side, amount, price = draw
+        return "order.put_limit", [user, MARKET, side, amount, price, *self.FEES]
 
     def seed_book(self, n: int) -> list[tuple[str, list]]:
         self.target = n
-        return [self._limit(self._user()) for _ in range(n)]
+        calls = []
+        for _ in range(n):
+            i = self.i = (self.i + 1) & (self.DRAWS - 1)
+            calls.append(self._limit(self.users[self.picks[i] % len(self.users)],
+                                     self.limits[i]))
+        return calls
 
     def next_calls(self) -> list[tuple[str, list]]:
-        i = self._next()
+        """One order of the mix (one draw index: its roll, pick, side and limit order are
+        independent draws). A replace is the cancel and the new limit order."""
+        i = self.i = (self.i + 1) & (self.DRAWS - 1)
         roll, resting = self.rolls[i], self.resting
         if roll < 0.88 and resting:
             pick = self.picks[i] % len(resting)
             resting[pick], resting[-1] = resting[-1], resting[pick]
             user, order_id = resting.pop()
             cancel = ("order.cancel", [user, MARKET, order_id])
-            return [cancel, self._limit(user)] if roll < 0.82 else [cancel]
-        user = self._user()
+            return [cancel, self._limit(user, self.limits[i])] if roll < 0.82 else [cancel]
+        user = self.users[self.picks[i] % len(self.users)]
         if roll < 0.91:
-            method, params = self.markets[self.picks[i] & 1]
+            method, params = self.markets[self.sides[i]]
             return [(method, [user, *params[1:]])]
-        return [self._limit(user, cross=len(resting) > self.target)]
+        crossing = len(resting) > self.target
+        return [self._limit(user, (self.takers if crossing else self.limits)[i])]
 
     def observe(self, calls: list, results: list) -> None:
         for (method, params), result in zip(calls, results, strict=True):

@@ -75,6 +75,24 @@ def fmt(value: Decimal) -> str:
     return text
 
 
+_PRINTED: dict[int, tuple[Decimal, str]] = {}
+PRINTED_MAX = 1 << 16
+
+
+def fmt_shared(value: Decimal) -> str:
+    """`fmt(value)` for values that many orders share (the checked prices, amounts and fee
+    rates of an order stream are the same objects): remembered by identity, holding the value
+    so its id is not reused; half the cost of formatting."""
+    entry = _PRINTED.get(id(value))
+    if entry is not None and entry[0] is value:
+        return entry[1]
+    text = fmt(value)
+    if len(_PRINTED) >= PRINTED_MAX:
+        _PRINTED.clear()
+    _PRINTED[id(value)] = (value, text)
+    return text
+
+
 def fmt_raw(value: Decimal) -> str:
     """`mpd_to_sci` without stripping (used where viabtc prints unstripped, e.g. market.last)."""
     return str(value).lower()

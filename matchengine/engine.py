@@ -22,7 +22,7 @@ from decimal import Decimal, getcontext, localcontext, setcontext
 from typing import Any
 
 from matchengine.config import CoreConfig, MarketConfig
-from matchengine.decimals import CTX, ONE, ZERO, exponent, fmt, fmt_raw
+from matchengine.decimals import CTX, ONE, ZERO, exponent, fmt, fmt_raw, fmt_shared
 
 ASK, BID = 1, 2
 LIMIT, MARKET = 1, 2
@@ -93,8 +93,8 @@ class Order:
             return shown[2].copy()  # an order is often shown twice unchanged: put, cancel
         fixed = self._fixed
         if fixed is None:
-            fixed = self._fixed = (fmt(self.price), fmt(self.amount), fmt(self.taker_fee),
-                                   fmt(self.maker_fee))
+            fixed = self._fixed = (fmt_shared(self.price), fmt_shared(self.amount),
+                                   fmt_shared(self.taker_fee), fmt_shared(self.maker_fee))
         left, stock, money, fee = self.left, self.deal_stock, self.deal_money, self.deal_fee
         info = {
             "id": self.id, "market": self.market, "source": self.source, "type": self.type,

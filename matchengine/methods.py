@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 from matchengine.decimals import ONE, ZERO, fmt, fmt_raw, parse, rescale, time_text
 from matchengine.engine import ASK, BID, Engine, EngineError, Market
@@ -136,7 +136,9 @@ def _limit(value: Any, lo: int, hi: int) -> int:
 
 class _Checked(dict):
     """Checked decimals by their text: a miss runs `check`, which refuses bad text (code 1,
-    nothing stored). A full table is cleared."""
+    nothing stored); a value of another type is checked, never stored. A full table is
+    cleared. Look values up with `table[text]` (C speed; an unhashable value raises
+    TypeError, see `_refuse_unhashable`)."""
 
     MAX = 65536
 
@@ -144,15 +146,13 @@ class _Checked(dict):
         super().__init__()
         self.check = check
 
-    def __missing__(self, text: str) -> Decimal:
+    def __missing__(self, text: Any) -> Decimal:
         value = self.check(text)
-        if len(self) >= self.MAX:
-            self.clear()
-        self[text] = value
+        if type(text) is str:
+            if len(self) >= self.MAX:
+                self.clear()
+            self[text] = value
         return value
-
-    def of(self, text: Any) -> Decimal:
-        return self[text] if type(text) is str else self.check(text)
 
 
 class _OrderParams:
@@ -162,16 +162,31 @@ class _OrderParams:
     a value checked once is handed out again: `amount(text)` is one dict lookup on the hot
     path and the full check (with its refusal) only for text not seen before."""
 
-    __slots__ = ("conf", "amount", "price", "fee")
+    __slots__ = ("conf", "amounts", "prices", "fees", "amount", "price", "fee")
 
     def __init__(self, engine: Engine, conf: Any) -> None:
         self.conf = conf
         digits = _order_digits(engine, conf)
-        self.amount = _Checked(
-            lambda text: _bounded(_positive(text, conf.stock_prec), digits, "amount")).of
-        self.price = _Checked(
-            lambda text: _bounded(_positive(text, conf.money_prec), digits, "price")).of
-        self.fee = _Checked(lambda text: _fee(text, conf.fee_prec)).of
+        self.amounts = _Checked(
+            lambda text: _bounded(_positive(text, conf.stock_prec), digits, "amount"))
+        self.prices = _Checked(
+            lambda text: _bounded(_positive(text, conf.money_prec), digits, "price"))
+        self.fees = _Checked(lambda text: _fee(text, conf.fee_prec))
+        # the tables' own lookups: no Python frame between the parser and the dict
+        self.amount = self.amounts.__getitem__
+        self.price = self.prices.__getitem__
+        self.fee = self.fees.__getitem__
+
+
+def _refuse_unhashable(*checks: tuple[_Checked, Any]) -> NoReturn:
+    """Raise the check's refusal of the first value a table could not look up (an array or
+    an object where a decimal string goes)."""
+    for table, value in checks:
+        try:
+            table[value]
+        except TypeError:
+            table.check(value)
+    raise invalid("invalid argument")  # not reached: the check refuses such a value
 
 
 def _order_params(engine: Engine, market_name: Any) -> _OrderParams:
@@ -215,7 +230,10 @@ def _order_target(engine: Engine, user: Any, market: Any, side: Any) -> _OrderPa
     """Check an order's user, market and side; the market's checked parameters."""
     if type(user) is not int or not 0 <= user < UINT32:
         _user(user)
-    checked = _order_params(engine, market)
+    try:
+        checked = engine.order_params[market]
+    except (KeyError, TypeError):  # first order of the market, or not a market name
+        checked = _order_params(engine, market)
     if type(side) is not int or side not in (ASK, BID):
         _side(side)
     return checked
@@ -226,9 +244,16 @@ def _parse_put_limit(engine: Engine, params: list) -> Op:
         _arity(params, 8)
     user, market, side, amount, price, taker_fee, maker_fee, source = params
     checked = _order_target(engine, user, market, side)
-    return "put_limit", (user, checked.conf.name, side, checked.amount(amount),
-                         checked.price(price), checked.fee(taker_fee), checked.fee(maker_fee),
-                         _source(source))
+    try:
+        return "put_limit", (user, checked.conf.name, side, checked.amount(amount),
+                             checked.price(price), checked.fee(taker_fee),
+                             checked.fee(maker_fee),
+                             # `_source` inline, checked last as viabtc does
+                             source if type(source) is str and len(source) <= SOURCE_MAX
+                             and source.isascii() else _source(source))
+    except TypeError:
+        _refuse_unhashable((checked.amounts, amount), (checked.prices, price),
+                           (checked.fees, taker_fee), (checked.fees, maker_fee))
 
 
 def _parse_put_market(engine: Engine, params: list) -> Op:
@@ -237,8 +262,11 @@ def _parse_put_market(engine: Engine, params: list) -> Op:
     user, market, side, amount, taker_fee, source = params
     checked = _order_target(engine, user, market, side)
     # viabtc parses the amount at stock_prec, also for bids (where it is money to spend)
-    return "put_market", (user, checked.conf.name, side, checked.amount(amount),
-                          checked.fee(taker_fee), _source(source))
+    try:
+        return "put_market", (user, checked.conf.name, side, checked.amount(amount),
+                              checked.fee(taker_fee), _source(source))
+    except TypeError:
+        _refuse_unhashable((checked.amounts, amount), (checked.fees, taker_fee))
 
 
 def _parse_cancel(engine: Engine, params: list) -> Op:
@@ -247,7 +275,10 @@ def _parse_cancel(engine: Engine, params: list) -> Op:
     user, market, order_id = params
     if type(user) is not int or not 0 <= user < UINT32:
         _user(user)
-    name = _order_params(engine, market).conf.name
+    try:
+        name = engine.order_params[market].conf.name
+    except (KeyError, TypeError):
+        name = _order_params(engine, market).conf.name
     if type(order_id) is not int or not 0 <= order_id < UINT64:
         _int(order_id)
     return "cancel", (user, name, order_id)
