@@ -24,7 +24,8 @@ from teller.jsonbody import too_deep
 JSON = "application/json"
 STATUS = {200: "200 OK", 400: "400 BAD REQUEST", 404: "404 NOT FOUND", 411: "411 LENGTH REQUIRED",
           413: "413 REQUEST ENTITY TOO LARGE", 431: "431 REQUEST HEADER FIELDS TOO LARGE",
-          500: "500 INTERNAL SERVER ERROR", 504: "504 GATEWAY TIMEOUT"}
+          500: "500 INTERNAL SERVER ERROR", 501: "501 NOT IMPLEMENTED",
+          504: "504 GATEWAY TIMEOUT"}
 _COMPACT = json.JSONEncoder(separators=(",", ":"))
 
 

@@ -8,9 +8,11 @@ request per round trip at ~1,800 orders/s on two cores.
 
 HTTP/1.1 as the JSON-RPC clients use it: keep-alive (HTTP/1.0 only with `Connection:
 keep-alive`), pipelined requests answered in order (one at a time per connection),
-`Content-Length` bodies up to 1 MiB (more -> 413, then close), `Expect: 100-continue`.
-Refused with a status and a close: chunked bodies (411), headers over 64 KiB (431), a bad
-request line or `Content-Length` (400). Idle connections close after `idle_timeout`; past
+bodies up to 1 MiB by `Content-Length` or chunked (more -> 413, then close; viabtc's
+parser takes chunked bodies too), `Expect: 100-continue`. Refused with a status and a close:
+headers over 64 KiB (431), a bad request line, `Content-Length` or chunk framing, or both
+`Content-Length` and `Transfer-Encoding` (400, the request-smuggling ambiguity), another
+transfer coding than chunked (501). Idle connections close after `idle_timeout`; past
 `max_connections` a new connection is closed at once; a reply not ready after REPLY_TIMEOUT
 is answered with code 5 (504) and the connection closed. Requests with a history read run in
 a small thread pool, because a history read may wait for the disk.
@@ -35,6 +37,7 @@ log = logging.getLogger(__name__)
 
 MAX_BODY = 1 << 20
 MAX_HEAD = 64 << 10
+MAX_CHUNK_LINE = 1024  # a chunk-size line with its extensions
 READ_SIZE = 256 << 10
 HISTORY_THREADS = 4
 
@@ -43,7 +46,7 @@ class _Conn:
     """One client connection: bytes in, bytes out, and whether a reply is being worked on."""
 
     __slots__ = ("sock", "inbuf", "outbuf", "busy", "close_after", "last_active", "continued",
-                 "closed", "request", "since", "parsing")
+                 "closed", "request", "since", "parsing", "chunked")
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
@@ -59,6 +62,20 @@ class _Conn:
         self.request: RpcRequest | None = None  # with the core since `since`
         self.since = 0.0
         self.parsing = False  # _parse_requests is running for this connection
+        self.chunked: _Chunked | None = None  # a chunked body being read
+
+
+class _Chunked:
+    """Where the decoding of a chunked body stands: the next chunk-size line starts at `pos`
+    in the connection's buffer (kept between reads, so a body that trickles in is decoded once,
+    not again on every read)."""
+
+    __slots__ = ("pos", "body", "trailers")
+
+    def __init__(self, pos: int) -> None:
+        self.pos = pos
+        self.body = bytearray()
+        self.trailers = False  # the last chunk is read; the trailer section follows
 
 
 def _response(status: int, body: bytes, content_type: str = JSON, close: bool = False) -> bytes:
@@ -272,25 +289,37 @@ class RpcServer:
                 self._refuse(conn, 400)
                 return
             headers[name] = value
-        if "transfer-encoding" in headers:
-            self._refuse(conn, 411)
-            return
-        length_text = headers.get("content-length", "0")
-        if not length_text.isdigit() or not length_text.isascii():
-            self._refuse(conn, 400)
-            return
-        if len(length_text) > 9 or int(length_text) > MAX_BODY:
-            self._refuse(conn, 413)
-            return
-        length = int(length_text)
         start = end + 4
-        if len(buf) < start + length:
-            if headers.get("expect", "").lower() == "100-continue" and not conn.continued:
-                conn.continued = True
-                self._send(conn, b"HTTP/1.1 100 Continue\r\n\r\n")
-            return
-        body = bytes(buf[start:start + length])
-        del buf[:start + length]
+        if "transfer-encoding" in headers:
+            if "content-length" in headers:
+                self._refuse(conn, 400)
+                return
+            if headers["transfer-encoding"].lower() != "chunked":
+                self._refuse(conn, 501)
+                return
+            if conn.chunked is None:
+                conn.chunked = _Chunked(start)
+            decoded = self._read_chunked(conn, conn.chunked)
+            if decoded is None:  # refused, or waiting for more of the body
+                if not conn.busy:
+                    self._continue(conn, headers)
+                return
+            body, consumed = decoded
+            conn.chunked = None
+        else:
+            length_text = headers.get("content-length", "0")
+            if not length_text.isdigit() or not length_text.isascii():
+                self._refuse(conn, 400)
+                return
+            if len(length_text) > 9 or int(length_text) > MAX_BODY:
+                self._refuse(conn, 413)
+                return
+            length = int(length_text)
+            if len(buf) < start + length:
+                self._continue(conn, headers)
+                return
+            body, consumed = bytes(buf[start:start + length]), start + length
+        del buf[:consumed]
         conn.continued = False
         connection = headers.get("connection", "").lower()
         conn.close_after = connection == "close" or (version == "HTTP/1.0"
@@ -315,6 +344,54 @@ class RpcServer:
             conn.close_after = True
             self._answer(conn, 500, b"")
 
+    def _continue(self, conn: _Conn, headers: dict[str, str]) -> None:
+        """Send "100 Continue" once, if the client waits for it before sending the body."""
+        if headers.get("expect", "").lower() == "100-continue" and not conn.continued:
+            conn.continued = True
+            self._send(conn, b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    def _read_chunked(self, conn: _Conn, state: _Chunked) -> tuple[bytes, int] | None:
+        """Decode what has arrived of a chunked body: (body, bytes used up to the end of the
+        trailers) once it is complete; None while incomplete or after a refusal."""
+        buf = conn.inbuf
+        while not state.trailers:
+            line_end = buf.find(b"\r\n", state.pos, state.pos + MAX_CHUNK_LINE)
+            if line_end < 0:
+                if len(buf) - state.pos >= MAX_CHUNK_LINE:
+                    self._refuse(conn, 400)
+                return None
+            size_text = bytes(buf[state.pos:line_end]).partition(b";")[0].strip()
+            if not size_text or len(size_text) > 8 or \
+                    size_text.strip(b"0123456789abcdefABCDEF"):
+                self._refuse(conn, 400)
+                return None
+            size = int(size_text, 16)
+            if len(state.body) + size > MAX_BODY:
+                self._refuse(conn, 413)
+                return None
+            if size == 0:
+                state.pos = line_end + 2
+                state.trailers = True
+                break
+            data_start = line_end + 2
+            if len(buf) < data_start + size + 2:
+                return None
+            if buf[data_start + size:data_start + size + 2] != b"\r\n":
+                self._refuse(conn, 400)
+                return None
+            state.body += buf[data_start:data_start + size]
+            state.pos = data_start + size + 2
+        # trailer fields (ignored), then the empty line that ends the message
+        while True:
+            line_end = buf.find(b"\r\n", state.pos)
+            if line_end < 0:
+                if len(buf) - state.pos > MAX_HEAD:
+                    self._refuse(conn, 431)
+                return None
+            if line_end == state.pos:
+                return bytes(state.body), line_end + 2
+            state.pos = line_end + 2
+
     def _run_blocking(self, conn: _Conn, request: RpcRequest) -> None:
         try:
             self._post(conn, request, self.service.call_many(request.calls))
@@ -325,6 +402,7 @@ class RpcServer:
 
     def _refuse(self, conn: _Conn, status: int) -> None:
         """Answer a request that cannot be read on, and close the connection."""
+        conn.chunked = None
         conn.busy = True
         conn.close_after = True
         conn.inbuf.clear()

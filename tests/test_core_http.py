@@ -1,5 +1,6 @@
 """The core's own HTTP server (matchengine.rpcserver) over raw sockets: keep-alive and
-pipelining, HTTP/1.0, `Expect: 100-continue`, the refusals (411, 413, 431, 400), idle and
+pipelining, HTTP/1.0, `Expect: 100-continue`, chunked bodies, the refusals (413, 431, 400,
+501), idle and
 connection limits, a client that leaves mid-request, and the reply timeout (code 5) while
 the disk is held."""
 
@@ -95,6 +96,33 @@ def test_http_1_0_closes_unless_asked_to_keep_alive(core):
     assert read_response(sock, buf)[0] == 200 and closed(sock)
 
 
+CHUNKED_HEAD = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+
+
+def chunked(body: bytes, size: int, extra: str = "") -> bytes:
+    """`body` as a chunked request of `size`-byte chunks, with an extension and a trailer."""
+    pieces = [b"%x;note=1\r\n%s\r\n" % (len(body[i:i + size]), body[i:i + size])
+              for i in range(0, len(body), size)]
+    return (CHUNKED_HEAD + extra.encode() + b"\r\n" + b"".join(pieces)
+            + b"0\r\nX-Trailer: t\r\n\r\n")
+
+
+def test_chunked_bodies_are_read_whole_even_when_they_trickle_in(core):
+    sock, buf = connect(core), bytearray()
+    sock.sendall(chunked(LIST, 5) + post(LIST))  # and a pipelined request after it
+    assert [json.loads(read_response(sock, buf)[2])["id"] for _ in range(2)] == [7, 7]
+    request = chunked(LIST, 3)
+    for i in range(len(request)):  # one byte at a time
+        sock.sendall(request[i:i + 1])
+    status, _, body = read_response(sock, buf)
+    assert status == 200 and len(json.loads(body)["result"]) > 0
+    sock.sendall(chunked(LIST, 64, "Expect: 100-continue\r\n")[:len(CHUNKED_HEAD) + 25])
+    assert read_response(sock, buf)[0] == 100
+    sock.sendall(chunked(LIST, 64, "Expect: 100-continue\r\n")[len(CHUNKED_HEAD) + 25:])
+    assert read_response(sock, buf)[0] == 200
+    sock.close()
+
+
 def test_expect_100_continue_gets_its_interim_answer(core):
     sock, buf = connect(core), bytearray()
     head = post(LIST, "Expect: 100-continue\r\n")
@@ -106,7 +134,13 @@ def test_expect_100_continue_gets_its_interim_answer(core):
 
 
 @pytest.mark.parametrize("request_bytes, status", [
-    (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", 411),
+    (CHUNKED_HEAD + b"Content-Length: 5\r\n\r\n5\r\nhello\r\n0\r\n\r\n", 400),
+    (b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
+    (CHUNKED_HEAD + b"\r\nzz\r\nhello\r\n0\r\n\r\n", 400),
+    (CHUNKED_HEAD + b"\r\n5\r\nhelloXX0\r\n\r\n", 400),
+    (CHUNKED_HEAD + b"\r\n" + b"1" * 2000, 400),
+    (CHUNKED_HEAD + b"\r\n100001\r\n", 413),
+    (CHUNKED_HEAD + b"\r\n" + b"80000\r\n" + b"x" * 0x80000 + b"\r\n" + b"80001\r\n", 413),
     (b"POST / HTTP/1.1\r\nContent-Length: 2000000\r\n\r\n", 413),
     (b"POST / HTTP/1.1\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\n", 413),
     (b"POST / HTTP/1.1\r\nX: " + b"a" * 70000, 431),
