@@ -152,7 +152,10 @@ class CoreService:
         self.clock = clock
         self.bus = EventBus()
         self.history_writer = HistoryWriter(self.bus)
-        self.store = Store(self.data_dir)
+        try:
+            self.store = Store(self.data_dir)
+        except ValueError as exc:  # staged history rows that cannot be read back
+            raise RecoveryError(str(exc)) from exc
         stored = self.store.get_meta("config")
         if stored is not None and stored["markets"] != config_to_dict(config)["markets"]:
             log.warning("market configuration differs from the one last used with %s",

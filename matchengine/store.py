@@ -93,6 +93,9 @@ class Store:
                 seq = U64.unpack(key)[0]
                 try:
                     rows = marshal.loads(value)
+                    if type(rows) is not tuple or len(rows) != len(HISTORY_DBS) or \
+                            not all(type(items) is list for items in rows):
+                        raise ValueError("not one list of rows per history table")
                 except (EOFError, ValueError, TypeError) as exc:
                     raise ValueError(f"staged history entry {seq} in {self.path} is corrupt "
                                      f"({exc}); refusing to open") from exc

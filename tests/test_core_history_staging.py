@@ -4,6 +4,7 @@ and an index pass that races a commit moves only what it took."""
 
 from __future__ import annotations
 
+import marshal
 import os
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import textwrap
 import pytest
 
 from matchengine import service as core_service
-from matchengine.service import CoreService
+from matchengine.service import CoreService, RecoveryError
 from matchengine.store import HISTORY_DBS, Rows, Store, empty_rows, u32, u64
 from matchengine.testing import ROOT, core_config
 
@@ -133,13 +134,16 @@ def test_rows_staged_one_per_entry_by_older_versions_are_moved_at_open(tmp_path)
         reopened.close()
 
 
-def test_a_corrupt_staged_entry_refuses_to_open_with_a_clear_message(tmp_path):
+@pytest.mark.parametrize("value", [b"\xff\x00garbage", marshal.dumps(7), marshal.dumps((1, 2))])
+def test_a_corrupt_staged_entry_refuses_to_open_with_a_clear_message(tmp_path, value):
     store = Store(tmp_path)
     with store.env.begin(write=True) as txn:
-        txn.put(u64(0), b"\xff\x00garbage", db=store.db["h_stage"])
+        txn.put(u64(0), value, db=store.db["h_stage"])
     store.close()
     with pytest.raises(ValueError, match="staged history entry 0 .* is corrupt"):
         Store(tmp_path)
+    with pytest.raises(RecoveryError, match="refusing to open"):  # the start-up refusal
+        CoreService(core_config(), tmp_path)
 
 
 def test_finished_orders_written_before_index_entries_became_pointers_still_read(tmp_path):
