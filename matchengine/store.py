@@ -167,6 +167,31 @@ class Store:
             with self._staged_lock:
                 self._staged.extend(staged)
 
+    def first_oper_id(self) -> int:
+        """The oldest operation still in the log (0 when the log is empty)."""
+        with self.env.begin(db=self.db["oplog"]) as txn:
+            cursor = txn.cursor()
+            return U64.unpack(cursor.key())[0] if cursor.first() else 0
+
+    def prune_log(self, upto: int, batch: int = 10_000) -> Iterator[int]:
+        """Delete the log entries of operations <= `upto`, `batch` per transaction (a running
+        core's commits wait for one batch at most); yields how many each batch deleted."""
+        db = self.db["oplog"]
+        while True:
+            with self.env.begin(write=True, db=db) as txn:
+                cursor = txn.cursor()
+                deleted = 0
+                if cursor.first():
+                    while deleted < batch:
+                        key = cursor.key()  # empty once the last entry is deleted
+                        if not key or U64.unpack(key)[0] > upto:
+                            break
+                        cursor.delete()  # and move to the next entry
+                        deleted += 1
+            if not deleted:
+                return
+            yield deleted
+
     def staged_rows(self) -> int:
         """History rows committed but not yet moved into their databases."""
         with self._staged_lock:

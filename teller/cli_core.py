@@ -1,4 +1,4 @@
-"""`teller core ...`: run the exchange core and force snapshots.
+"""`teller core ...`: run the exchange core, force snapshots, prune the operation log.
 
 The maintainer registers `core_group` under the main `teller` command.
 """
@@ -119,3 +119,46 @@ def snapshot_command(data_dir: str) -> None:
     finally:
         store.close()
     click.echo(f"snapshot written at operation {oper_id}")
+
+
+@core_group.command("prune")
+@click.option("-d", "--dir", "data_dir", default=DEFAULT_DIR, show_default=True,
+              help="Data directory of the core.")
+@click.option("--yes", is_flag=True, help="Do not ask before deleting.")
+def prune_command(data_dir: str, yes: bool) -> None:
+    """Delete operation-log entries no kept snapshot needs, to bound the log's growth.
+
+    Start-up replays the log after the newest snapshot; this deletes the entries up to the
+    oldest of the kept snapshots (3 are kept), so a start from an older snapshot stays possible
+    as well. History tables and idempotency keys are not touched. Safe while the core runs;
+    LMDB reuses the freed pages, the file does not shrink. The log is also the record of every
+    write: copy the data directory first (`mdb_copy`) if it must be archived.
+    """
+    from matchengine.store import Store
+
+    path = _data_dir(data_dir)
+    if not (path / "data.mdb").exists():
+        raise click.ClickException(f"{path} holds no exchange-core data")
+    store = Store(path)
+    try:
+        snapshots = store.snapshot_ids()
+        first = store.first_oper_id()
+        if not snapshots or not first or first > snapshots[0]:
+            click.echo("nothing to prune: no kept snapshot covers the oldest log entry "
+                       f"(log starts at operation {first}, snapshots {snapshots or 'none'})")
+            return
+        upto = snapshots[0]
+        count = upto - first + 1
+        if not yes:
+            click.confirm(f"delete the log entries of operations {first}..{upto} "
+                          f"({count} entries) from {path}?", abort=True)
+        deleted = 0
+        with click.progressbar(length=count, label="pruning the operation log",
+                               file=sys.stderr) as bar:
+            for done in store.prune_log(upto):
+                deleted += done
+                bar.update(done)
+    finally:
+        store.close()
+    click.echo(f"deleted {deleted} log entries (operations {first}..{upto}); "
+               f"replay starts after snapshot {snapshots[-1]}")

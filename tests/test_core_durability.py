@@ -184,10 +184,46 @@ def test_snapshot_command_works_offline(tmp_path):
     assert missing.exit_code != 0 and "holds no exchange-core data" in missing.output
 
 
+def test_prune_deletes_only_log_entries_a_kept_snapshot_covers(tmp_path):
+    service = CoreService(core_config(), tmp_path)
+    calls = random_calls(5, 400)
+    snapshot_at = []
+    for part in range(5):  # 5 snapshots; the store keeps the newest 3
+        run(service, calls[part * 80:(part + 1) * 80])
+        service.snapshot()
+        snapshot_at.append(service.oper_id)
+    run(service, random_calls(6, 50))  # and entries after the newest snapshot
+    live = Engine.encode(service.engine.capture())
+    last = service.oper_id
+    service.stop()
+    runner = CliRunner()
+    refused = runner.invoke(core_group, ["prune", "-d", str(tmp_path)], input="n\n")
+    assert refused.exit_code != 0
+    store = Store(tmp_path)
+    assert store.first_oper_id() == 1  # asked, refused: nothing deleted
+    store.close()
+    result = runner.invoke(core_group, ["prune", "-d", str(tmp_path), "--yes"])
+    assert result.exit_code == 0, result.output
+    assert f"operations 1..{snapshot_at[2]}" in result.output
+    store = Store(tmp_path)
+    assert store.snapshot_ids() == snapshot_at[2:]
+    assert (store.first_oper_id(), store.last_oper_id()) == (snapshot_at[2] + 1, last)
+    store.close()
+    again = runner.invoke(core_group, ["prune", "-d", str(tmp_path), "--yes"])
+    assert again.exit_code == 0 and "nothing to prune" in again.output
+    restarted = CoreService(core_config(), tmp_path)  # replays after the newest snapshot
+    try:
+        assert Engine.encode(restarted.engine.capture()) == live
+        assert restarted.oper_id == last
+    finally:
+        restarted.stop()
+
+
 def test_cli_help_and_bad_config(tmp_path):
     runner = CliRunner()
     assert "Serve the exchange core" in runner.invoke(core_group, ["run", "--help"]).output
     assert "snapshot" in runner.invoke(core_group, ["--help"]).output
+    assert "no kept snapshot needs" in runner.invoke(core_group, ["prune", "--help"]).output
     bad = tmp_path / "bad.toml"
     bad.write_text('[[assets]]\nname = "BTC"\nprec_save = 8\n[[markets]]\nname = "X"\n'
                    'stock = "BTC"\nmoney = "USD"\nstock_prec = 8\nmoney_prec = 8\n')
