@@ -97,18 +97,3 @@ def fmt_raw(value: Decimal) -> str:
     """`mpd_to_sci` without stripping (used where viabtc prints unstripped, e.g. market.last)."""
     return str(value).lower()
 
-
-_TIME_TEXT: dict[float, str] = {}
-TIME_TEXT_MAX = 1 << 16
-
-
-def time_text(t: float) -> str:
-    """`repr(t)`, the text json.dumps writes for an operation time. Cached: one operation's
-    time goes into its log entry and each of its history rows, and a float's repr costs
-    ~4,700 instructions (~10 % of a durable order) against ~300 for the lookup."""
-    text = _TIME_TEXT.get(t)
-    if text is None:
-        if len(_TIME_TEXT) >= TIME_TEXT_MAX:
-            _TIME_TEXT.clear()
-        text = _TIME_TEXT[t] = repr(t)
-    return text

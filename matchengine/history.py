@@ -16,7 +16,7 @@ from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
 from matchengine.bus import EventBus
-from matchengine.decimals import CTX, fmt, time_text
+from matchengine.decimals import CTX, fmt
 from matchengine.engine import ASK, BID, EVENT_FINISH, MAKER, TAKER
 from matchengine.store import Rows, Store, dumps, empty_rows, u32, u64
 
@@ -101,7 +101,7 @@ class HistoryWriter:
     def _on_balance(self, row: list) -> None:
         t, user, asset, business, change, balance, detail = row
         self._balances.append((u32(user) + self._seq(),
-                               (f'{{"time":{time_text(t)},"asset":{_text(asset)},'
+                               (f'{{"time":{t!r},"asset":{_text(asset)},'
                                 f'"business":{_text(business)},"change":"{change}",'
                                 f'"balance":"{balance}","detail":{_detail(detail)}}}').encode()))
 
@@ -109,7 +109,7 @@ class HistoryWriter:
         if message["event"] != EVENT_FINISH:
             return
         o = message["order"]
-        value = (f'{{"id":{o["id"]},"ctime":{time_text(o["ctime"])},"ftime":{time_text(o["mtime"])},'
+        value = (f'{{"id":{o["id"]},"ctime":{o["ctime"]!r},"ftime":{o["mtime"]!r},'
                  f'"user":{o["user"]},"market":{_text(o["market"])},'
                  f'"source":{_text(o["source"])},"type":{o["type"]},"side":{o["side"]},'
                  f'"price":"{o["price"]}","amount":"{o["amount"]}",'
@@ -134,7 +134,7 @@ class HistoryWriter:
         market_key = _market_key(market)
         market_tail = ',"market":' + _text(market) + "}"
         order_deals, user_deals = self._order_deals, self._user_deals
-        when = time_text(t)
+        when = repr(t)  # the float as json.dumps writes it, once for the three rows
         for side, order_id, user, role, fee, other in sides:
             record = (f'{{"time":{when},"user":{user},"id":{deal_id},"role":{role},'
                       f'"price":"{price}","amount":"{amount}","deal":"{money}",'

@@ -14,7 +14,7 @@ from decimal import Decimal
 from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any, NoReturn, Protocol
 
-from matchengine.decimals import ONE, ZERO, fmt, fmt_raw, parse, rescale, time_text
+from matchengine.decimals import ONE, ZERO, fmt, fmt_raw, parse, rescale
 from matchengine.engine import ASK, BID, Engine, EngineError, Market
 from matchengine.errors import CoreError, invalid
 
@@ -323,12 +323,12 @@ def encode_log_entry(op: Op, t: float) -> bytes:
     name, args = op
     if name == "put_limit":
         user, market, side, amount, price, taker_fee, maker_fee, source = args
-        return (f'["put_limit",{time_text(t)},[{user:d},{encode_basestring_ascii(market)},{side:d},'
+        return (f'["put_limit",{t!r},[{user:d},{encode_basestring_ascii(market)},{side:d},'
                 f'"{amount!s}","{price!s}","{taker_fee!s}","{maker_fee!s}",'
                 f'{encode_basestring_ascii(source)}]]').encode()
     if name == "cancel":
         user, market, order_id = args
-        return (f'["cancel",{time_text(t)},[{user:d},{encode_basestring_ascii(market)},'
+        return (f'["cancel",{t!r},[{user:d},{encode_basestring_ascii(market)},'
                 f'{order_id:d}]]').encode()
     parts = []
     for arg in args:
@@ -341,7 +341,7 @@ def encode_log_entry(op: Op, t: float) -> bytes:
             parts.append(encode_basestring_ascii(arg))
         else:
             parts.append(_COMPACT.encode(arg))
-    return f'["{name}",{time_text(t)},[{",".join(parts)}]]'.encode()
+    return f'["{name}",{t!r},[{",".join(parts)}]]'.encode()
 
 
 def decode_op(name: str, args: list) -> Op:
