@@ -18,8 +18,8 @@ The HTTP load comes from separate client processes speaking raw keep-alive HTTP/
 socket each (a `requests` client cost more CPU per call than the server on 2 cores). The
 mix generator's own time is inside the wall-clock throughput of every phase; latencies time
 the calls only. Each process freezes its start-up objects out of the garbage collector, as
-`teller core run` does (the pre-drawn mix would otherwise be rescanned by every full
-collection), and latencies are kept in arrays, which the collector does not scan.
+`teller core run` does, and latencies are kept in arrays, which the collector does not scan
+(a list of a million floats is rescanned by every full collection).
 
 Run: .venv/bin/python bench/core.py [--quick] [--seconds S] [--phases engine,durable,http]
 """

