@@ -96,4 +96,3 @@ def fmt_shared(value: Decimal) -> str:
 def fmt_raw(value: Decimal) -> str:
     """`mpd_to_sci` without stripping (used where viabtc prints unstripped, e.g. market.last)."""
     return str(value).lower()
-
