@@ -274,7 +274,6 @@ class Engine:
         else:
             source[key] = left.quantize(quantum)
 
-
     def total(self, user: int, asset: str) -> Decimal:
         total = ZERO
         available = self.available.get((user, asset))

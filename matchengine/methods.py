@@ -189,12 +189,9 @@ def _refuse_unhashable(*checks: tuple[_Checked, Any]) -> NoReturn:
     raise invalid("invalid argument")  # not reached: the check refuses such a value
 
 
-def _order_params(engine: Engine, market_name: Any) -> _OrderParams:
-    """The market's `_OrderParams` (one per engine and market), or code 1 if unknown."""
-    try:
-        return engine.order_params[market_name]
-    except (KeyError, TypeError):
-        pass
+def _new_order_params(engine: Engine, market_name: Any) -> _OrderParams:
+    """The market's `_OrderParams` when `engine.order_params[market_name]` has none yet (the
+    first order of the market, or no market name at all: code 1)."""
     market = _market(engine, market_name)
     params = engine.order_params[market.name] = _OrderParams(engine, market.conf)
     return params
@@ -232,8 +229,8 @@ def _order_target(engine: Engine, user: Any, market: Any, side: Any) -> _OrderPa
         _user(user)
     try:
         checked = engine.order_params[market]
-    except (KeyError, TypeError):  # first order of the market, or not a market name
-        checked = _order_params(engine, market)
+    except (KeyError, TypeError):
+        checked = _new_order_params(engine, market)
     if type(side) is not int or side not in (ASK, BID):
         _side(side)
     return checked
@@ -247,10 +244,7 @@ def _parse_put_limit(engine: Engine, params: list) -> Op:
     try:
         return "put_limit", (user, checked.conf.name, side, checked.amount(amount),
                              checked.price(price), checked.fee(taker_fee),
-                             checked.fee(maker_fee),
-                             # `_source` inline, checked last as viabtc does
-                             source if type(source) is str and len(source) <= SOURCE_MAX
-                             and source.isascii() else _source(source))
+                             checked.fee(maker_fee), _source(source))
     except TypeError:
         _refuse_unhashable((checked.amounts, amount), (checked.prices, price),
                            (checked.fees, taker_fee), (checked.fees, maker_fee))
@@ -278,7 +272,7 @@ def _parse_cancel(engine: Engine, params: list) -> Op:
     try:
         name = engine.order_params[market].conf.name
     except (KeyError, TypeError):
-        name = _order_params(engine, market).conf.name
+        name = _new_order_params(engine, market).conf.name
     if type(order_id) is not int or not 0 <= order_id < UINT64:
         _int(order_id)
     return "cancel", (user, name, order_id)
