@@ -8,8 +8,8 @@ request per round trip at ~1,800 orders/s on two cores.
 
 HTTP/1.1 as the JSON-RPC clients use it: keep-alive (HTTP/1.0 only with `Connection:
 keep-alive`), pipelined requests answered in order (one at a time per connection),
-bodies up to 1 MiB by `Content-Length` or chunked (more -> 413, then close; viabtc's
-parser takes chunked bodies too), `Expect: 100-continue`. Refused with a status and a close:
+bodies up to 1 MiB by `Content-Length` or chunked (more -> 413, then close, as is a chunked
+request past ~2 MiB with its framing; viabtc's parser takes chunked bodies too), `Expect: 100-continue`. Refused with a status and a close:
 headers over 64 KiB (431), a bad request line, `Content-Length` or chunk framing, or both
 `Content-Length` and `Transfer-Encoding` (400, the request-smuggling ambiguity), another
 transfer coding than chunked (501). Idle connections close after `idle_timeout`; past
@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 MAX_BODY = 1 << 20
 MAX_HEAD = 64 << 10
 MAX_CHUNK_LINE = 1024  # a chunk-size line with its extensions
+MAX_CHUNKED = MAX_HEAD + 2 * MAX_BODY  # bytes buffered for one chunked request, framing too
 READ_SIZE = 256 << 10
 HISTORY_THREADS = 4
 
@@ -302,6 +303,9 @@ class RpcServer:
             decoded = self._read_chunked(conn, conn.chunked)
             if decoded is None:  # refused, or waiting for more of the body
                 if not conn.busy:
+                    if len(buf) > MAX_CHUNKED:  # tiny chunks: framing far beyond the body
+                        self._refuse(conn, 413)
+                        return
                     self._continue(conn, headers)
                 return
             body, consumed = decoded

@@ -123,6 +123,16 @@ def test_chunked_bodies_are_read_whole_even_when_they_trickle_in(core):
     sock.close()
 
 
+def test_a_chunked_body_of_tiny_chunks_is_refused_before_it_fills_memory(core):
+    sock, buf = connect(core), bytearray()
+    # 1-byte chunks, 6 bytes of framing per byte of body, just past the limit (so the server
+    # has read every byte when it refuses, and closes without a reset)
+    sock.sendall(CHUNKED_HEAD + b"\r\n" + b"1\r\nx\r\n" * (rpcserver.MAX_CHUNKED // 6))
+    status, headers, _ = read_response(sock, buf)
+    assert status == 413 and headers["connection"] == "close"
+    assert core.ok("asset.list", [])
+
+
 def test_expect_100_continue_gets_its_interim_answer(core):
     sock, buf = connect(core), bytearray()
     head = post(LIST, "Expect: 100-continue\r\n")
