@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from addrs.addrgen import generate_from_xpub  # noqa: E402
 from addrs.derive import deriver_from_seed  # noqa: E402
-from tools.addrgen import generate_from_xpub  # noqa: E402
 
 # BIP84 test vector account key ("abandon ... about"): public, never holds funds.
 ZPUB = ("zpub6rFR7y4Q2AijBEqTUquhVz398htDFrtymD9xYYfG1m4wAcvPhXNfE3EfH1r1ADqtfSdVCToUG868RvUUk"

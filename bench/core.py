@@ -48,12 +48,12 @@ sys.path.insert(0, str(ROOT))
 
 import requests  # noqa: E402
 
+from common.decimals import CTX  # noqa: E402
+from exchangecore import open_core  # noqa: E402
 from matchengine import methods  # noqa: E402
 from matchengine.config import load  # noqa: E402
-from matchengine.decimals import CTX  # noqa: E402
 from matchengine.engine import Engine  # noqa: E402
 from matchengine.errors import CoreError  # noqa: E402
-from matchengine.service import CoreService  # noqa: E402
 
 MARKET = "BTCUSDT"
 MID = 10000
@@ -234,7 +234,7 @@ def partitions(n: int) -> list[list[int]]:
 
 def bench_durable(config, seconds: float, threads: int = 8, chunk: int = 32) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        service = CoreService(config, tmp)
+        service = open_core(config, tmp)
         service.call_many(funding())
         works = [Workload(10 + i, users) for i, users in enumerate(partitions(threads))]
         for work in works:

@@ -26,10 +26,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from addrs.pool import AddressPool  # noqa: E402
-from exchanger.store import DepositStore  # noqa: E402
+from common.storage import Storage  # noqa: E402
+from ledger.store import DepositStore  # noqa: E402
 from scanner.base import ScanSettings  # noqa: E402
 from scanner.bitcoind import BitcoindScanner, RPCSettings  # noqa: E402
-from teller.storage import Storage  # noqa: E402
 from tools.btcsim import SimulatorControl, output  # noqa: E402
 
 SIM_SCRIPT = """

@@ -42,7 +42,8 @@ from eth_account.signers.local import LocalAccount  # noqa: E402
 from eth_utils import to_checksum_address  # noqa: E402
 
 from addrs.derive import deriver_from_seed  # noqa: E402
-from exchanger.amounts import format_units, payout_amount  # noqa: E402
+from common.units import format_units  # noqa: E402
+from exchanger.amounts import payout_amount  # noqa: E402
 from tests.support.nodes import AnvilNode  # noqa: E402
 from tests.support.process import TellerProcess  # noqa: E402
 from tests.support.wait import wait_until  # noqa: E402

@@ -12,14 +12,14 @@ from __future__ import annotations
 import re
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Context, Decimal, InvalidOperation, localcontext
 
+from common.units import SKY_DECIMALS, format_units
+
 # Enough digits that no realistic value (wei amounts, 36-decimal tokens) is ever rounded.
 _CONTEXT = Context(prec=120, rounding=ROUND_DOWN)
 
 _DECIMAL_RE = re.compile(r"^\d+(\.\d+)?$")
 _RATIONAL_RE = re.compile(r"^(\d+)/(\d+)$")
 
-SKY_DECIMALS = 6  # 1 SKY = 10^6 droplets
-COIN_DECIMALS = {"BTC": 8, "LTC": 8, "ETH": 18, "SKY": 6}
 
 
 class AmountError(ValueError):
@@ -74,15 +74,6 @@ def payout_amount(deposit_value: int, deposit_decimals: int, rate: str, max_deci
         bought = truncate(to_coins(deposit_value, deposit_decimals) * parse_rate(rate),
                           max_decimals)
         return int(bought.scaleb(payout_decimals))
-
-
-def format_units(base_units: int, decimals: int) -> str:
-    """Base units as a fixed-point string with exactly ``decimals`` places: 150000000, 8 -> "1.50000000"."""
-    sign = "-" if base_units < 0 else ""
-    digits = str(abs(base_units)).rjust(decimals + 1, "0")
-    if decimals == 0:
-        return sign + digits
-    return f"{sign}{digits[:-decimals]}.{digits[-decimals:]}"
 
 
 def fixed_rate_display(rate: str, max_decimals: int, payout_decimals: int = SKY_DECIMALS) -> str:

@@ -30,6 +30,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from common import failpoints
+from common.units import COIN_DECIMALS, format_units
+from ledger.status import Status
+from ledger.store import Conflict, DepositStore
 from sender.base import (
     BroadcastRejected,
     NodeUnavailable,
@@ -39,11 +43,8 @@ from sender.base import (
     SignedPayout,
     TxState,
 )
-from teller import failpoints
 
-from .amounts import COIN_DECIMALS, AmountError, format_units, payout_amount
-from .status import Status
-from .store import Conflict, DepositStore
+from .amounts import AmountError, payout_amount
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ It mutates no balances or orders and does no I/O.
 
 from __future__ import annotations
 
+from common.errors import InvalidArgument
 from marketdata.core import MarketData
 from marketdata.depth import depth_diff
-from marketdata.errors import InvalidArgument
 
 __all__ = ["InvalidArgument", "MarketData", "depth_diff"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 from decimal import Decimal
 
-from marketdata.numbers import CTX, ZERO
+from common.decimals import CTX, ZERO
 
 _add = CTX.add
 

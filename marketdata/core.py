@@ -12,11 +12,11 @@ import math
 import time
 from collections.abc import Callable, Iterable
 
+from common.decimals import parse_positive, sci
+from common.errors import InvalidArgument
 from marketdata import depth, kline, status
-from marketdata.errors import InvalidArgument
 from marketdata.feed import DEALS_MAX, SIDE_ASK, SIDE_BID, MarketFeed
 from marketdata.localtime import DayCache, day_start
-from marketdata.numbers import parse_positive, sci
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ at all gives {}.
 
 from __future__ import annotations
 
-from marketdata.errors import InvalidArgument
-from marketdata.numbers import CTX
+from common.decimals import CTX
+from common.errors import InvalidArgument
 
 
 def _levels(book: dict, side: str) -> list:

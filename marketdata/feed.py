@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections import deque
 from decimal import Decimal
 
+from common.decimals import CTX, fmt
 from marketdata.candle import Series
 from marketdata.localtime import DayCache
-from marketdata.numbers import CTX, fmt
 
 DEALS_MAX = 10000
 SIDE_ASK = 1

@@ -14,11 +14,11 @@ from __future__ import annotations
 from bisect import bisect_left
 from datetime import timedelta
 
+from common.decimals import CTX, fmt
+from common.errors import InvalidArgument
 from marketdata.candle import Series
-from marketdata.errors import InvalidArgument
 from marketdata.feed import MarketFeed
 from marketdata.localtime import EPOCH_DATE, DayCache, add_months, local_date, midnight
-from marketdata.numbers import CTX, fmt
 
 SEC_MAX = 7 * 86400  # 1 s candles kept and queryable (marketprice sec_max)
 MIN_MAX = 365 * 86400  # 1 min candles kept and queryable (marketprice min_max)

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from common.decimals import fmt
 from marketdata.candle import Candle
 from marketdata.feed import MarketFeed
 from marketdata.localtime import day_start
-from marketdata.numbers import fmt
 
 
 def window(feed: MarketFeed, start: int, now: int) -> Candle | None:

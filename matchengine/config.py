@@ -17,7 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from matchengine.decimals import parse
+from common.decimals import parse
 
 ASSET_NAME_MAX = 15
 MARKET_NAME_MAX = 30

@@ -21,8 +21,8 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal, getcontext, localcontext, setcontext
 from typing import Any
 
+from common.decimals import CTX, ONE, ZERO, exponent, fmt, fmt_raw, fmt_shared
 from matchengine.config import CoreConfig, MarketConfig
-from matchengine.decimals import CTX, ONE, ZERO, exponent, fmt, fmt_raw, fmt_shared
 
 ASK, BID = 1, 2
 LIMIT, MARKET = 1, 2

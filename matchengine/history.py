@@ -15,8 +15,8 @@ from decimal import Decimal
 from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
+from common.decimals import CTX, fmt
 from matchengine.bus import EventBus
-from matchengine.decimals import CTX, fmt
 from matchengine.engine import ASK, BID, EVENT_FINISH, MAKER, TAKER
 from matchengine.store import Rows, Store, dumps, empty_rows, u32, u64
 

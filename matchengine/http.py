@@ -18,8 +18,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from common.jsonguard import too_deep
 from matchengine.errors import CoreError
-from teller.jsonbody import too_deep
 
 JSON = "application/json"
 STATUS = {200: "200 OK", 400: "400 BAD REQUEST", 404: "404 NOT FOUND", 411: "411 LENGTH REQUIRED",

@@ -14,7 +14,8 @@ from decimal import Decimal
 from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any, NoReturn, Protocol
 
-from matchengine.decimals import ONE, ZERO, fmt, fmt_raw, parse, rescale
+from common.decimals import ONE, ZERO, fmt, fmt_raw, parse, rescale
+from common.errors import InvalidArgument
 from matchengine.engine import ASK, BID, Engine, EngineError, Market
 from matchengine.errors import CoreError, invalid
 
@@ -562,10 +563,23 @@ MARKET_READS = {"market.last", "market.deals", "market.kline", "market.status",
 ALL_METHODS = WRITE_METHODS | set(ENGINE_READS) | set(HISTORY_READS) | MARKET_READS
 
 
-def market_read(engine: Engine, md: Any, method: str, params: list) -> Any:
-    """Arity, types and market name are checked here; ranges are market data's business."""
-    from marketdata import InvalidArgument
+class MarketReads(Protocol):
+    """What the core needs of a market-data service (``marketdata.MarketData`` is one): it
+    follows the ``deals`` events and answers the five ``market.*`` reads, raising
+    ``InvalidArgument`` for a value out of range."""
 
+    def on_deal(self, deal: list) -> None: ...
+    def last(self, market: str) -> str: ...
+    def deals(self, market: str, limit: int, last_id: int) -> list: ...
+    def kline(self, market: str, start: int, end: int, interval: int) -> list: ...
+    def status(self, market: str, period: int) -> dict: ...
+    def status_today(self, market: str) -> dict: ...
+
+
+def market_read(engine: Engine, md: MarketReads | None, method: str, params: list) -> Any:
+    """Arity, types and market name are checked here; ranges are market data's business."""
+    if md is None:
+        raise CoreError(3, "service unavailable")  # a core composed without market data
     if method == "market.last":
         _arity(params, 1)
         call = (md.last, _market(engine, params[0]).name)

@@ -32,13 +32,14 @@ from decimal import localcontext
 from pathlib import Path
 from typing import Any
 
+from common.decimals import CTX
 from matchengine import methods
 from matchengine.bus import EventBus
 from matchengine.config import CoreConfig, from_dict
-from matchengine.decimals import CTX
 from matchengine.engine import Engine
 from matchengine.errors import CoreError
 from matchengine.history import HistoryReader, HistoryWriter
+from matchengine.methods import MarketReads
 from matchengine.store import Rows, Store, dumps
 
 log = logging.getLogger(__name__)
@@ -146,7 +147,7 @@ class CoreService:
     """The exchange core: engine + durable log + history + market data, behind `call()`."""
 
     def __init__(self, config: CoreConfig, data_dir: str | Path,
-                 clock: Callable[[], float] = now) -> None:
+                 clock: Callable[[], float] = now, market: MarketReads | None = None) -> None:
         self.config = config
         self.data_dir = Path(data_dir)
         self.clock = clock
@@ -167,13 +168,14 @@ class CoreService:
         self._history_stop = threading.Event()
         self._indexer = threading.Thread(target=self._index_loop, name="core-history",
                                          daemon=True)
-        from marketdata import MarketData
-
-        self.marketdata = MarketData(markets=[m.name for m in config.markets], clock=time.time)
-        for deal in self.history.recent_deals(time.time() - MARKETDATA_DAYS * 86400,
-                                              [m.name for m in config.markets]):
-            self.marketdata.on_deal(deal)
-        self.bus.subscribe("deals", self.marketdata.on_deal)
+        # Market data is a consumer of the deals events, composed in by `exchangecore`: it is
+        # seeded with the recent stored deals, then follows the bus.
+        self.marketdata = market
+        if market is not None:
+            for deal in self.history.recent_deals(time.time() - MARKETDATA_DAYS * 86400,
+                                                  [m.name for m in config.markets]):
+                market.on_deal(deal)
+            self.bus.subscribe("deals", market.on_deal)
         self._queue: queue.Queue[_Group | None] = queue.Queue(QUEUE_MAX)
         self._stopping = False
         self._failed: str | None = None

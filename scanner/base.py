@@ -32,9 +32,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from exchanger.status import Status
-from exchanger.store import Deposit, DepositStore, NoBinding
-from teller import failpoints
+from common import failpoints
+from ledger.status import Status
+from ledger.store import Deposit, DepositStore, NoBinding
 
 from .cursor import DEFAULT_KEEP, Cursor, CursorStore, find_fork_point
 from .errors import ChainMoved, NodeRejected, NodeUnavailable, ReorgTooDeep

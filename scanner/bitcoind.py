@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 from bitcoinrpc.authproxy import AuthServiceProxy, JSONRPCException
 
-from exchanger.store import Deposit, DepositStore
+from ledger.store import Deposit, DepositStore
 
 from .base import ChainScanner, ScannedBlock, ScanSettings
 from .errors import ChainMoved, NodeRejected, NodeUnavailable

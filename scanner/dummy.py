@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from addrs.validate import InvalidAddress, normalize_deposit_address
-from exchanger.store import Deposit, DepositStore, NoBinding
+from ledger.store import Deposit, DepositStore, NoBinding
 
 
 class DummyDepositError(ValueError):

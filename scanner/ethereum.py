@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from exchanger.store import Deposit, DepositStore
+from ledger.store import Deposit, DepositStore
 
 from .base import ChainScanner, ScannedBlock, ScanSettings
 from .errors import ChainMoved, NodeRejected, NodeUnavailable

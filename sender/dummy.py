@@ -16,7 +16,7 @@ import os
 import threading
 from typing import Any
 
-from exchanger.amounts import SKY_DECIMALS, format_units
+from common.units import SKY_DECIMALS, format_units
 
 from .base import (
     Balance,

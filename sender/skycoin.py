@@ -40,7 +40,7 @@ from typing import Any
 
 import requests
 
-from exchanger.amounts import SKY_DECIMALS, format_units
+from common.units import SKY_DECIMALS, format_units
 
 from .base import (
     Balance,

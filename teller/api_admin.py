@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, request
 
-from exchanger.amounts import COIN_DECIMALS, format_units
-from exchanger.status import STORED_STATUSES, Status
-from exchanger.store import Conflict
+from common.units import COIN_DECIMALS, format_units
+from ledger.status import STORED_STATUSES, Status
+from ledger.store import Conflict
 
 from .http import error_response, install_error_handlers, json_response
 from .jsonbody import BodyError, decode_object, string_field

@@ -18,9 +18,10 @@ from urllib.parse import quote, unquote_plus
 from flask import Flask, Response, request, send_from_directory
 
 from addrs.validate import InvalidAddress
-from exchanger.amounts import fixed_rate_display, format_units
-from exchanger.status import Status
-from exchanger.store import BindError, BindLimitReached, PoolEmpty
+from common.units import format_units
+from exchanger.amounts import fixed_rate_display
+from ledger.status import Status
+from ledger.store import BindError, BindLimitReached, PoolEmpty
 
 from .config import resolve_path
 from .http import error_response, install_error_handlers, json_body, json_response

@@ -50,9 +50,10 @@ def run_command(config_path: str, data_dir: str) -> None:
     Stops cleanly on SIGINT or SIGTERM; SIGHUP reopens the log file. Only one teller may run
     on a data directory at a time.
     """
+    from common.storage import StorageError
+
     from .logs import reopen, setup_logging
     from .service import Service
-    from .storage import StorageError
 
     try:
         config = load_config(config_path)

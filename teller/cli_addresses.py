@@ -30,7 +30,7 @@ from addrs.files import AddressFileError, load_address_file
 def addaddresses_command(file: str, coin: str, network: str, data_dir: str, dbfile: str) -> None:
     """Validate FILE (.json or .txt) and append its new addresses to the COIN pool."""
     from addrs.pool import AddressPool
-    from teller.storage import Storage, StorageError
+    from common.storage import Storage, StorageError
 
     try:
         addresses = load_address_file(file, coin, network)

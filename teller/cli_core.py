@@ -41,9 +41,10 @@ def run_command(config_path: str, data_dir: str, http_addr: str | None) -> None:
     or corruption), then serves JSON-RPC. Every write is on disk before its reply. On
     SIGTERM/SIGINT it drains queued requests, commits them and exits.
     """
+    from exchangecore import open_core
     from matchengine.config import ConfigError, load
     from matchengine.rpcserver import RpcServer
-    from matchengine.service import CoreService, RecoveryError
+    from matchengine.service import RecoveryError
 
     # Requests hop between the HTTP loop, writer and committer threads; the default 5 ms GIL
     # switch interval turns each hop into a wait under load.
@@ -59,7 +60,7 @@ def run_command(config_path: str, data_dir: str, http_addr: str | None) -> None:
     if not host or not port.isdigit() or int(port) > 65535:
         raise click.ClickException(f"--http-addr must be host:port, got {addr!r}")
     try:
-        service = CoreService(config, _data_dir(data_dir))
+        service = open_core(config, _data_dir(data_dir))
     except RecoveryError as exc:
         raise click.ClickException(f"{exc} notice=WATCH") from None
     # The recovered book and balances live as long as the process: keep them out of the

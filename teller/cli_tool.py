@@ -14,16 +14,16 @@ from pathlib import Path
 
 import click
 
-from addrs.derive import SCRIPT_TYPES, DerivationError
-from addrs.files import AddressFileError, format_addresses, write_address_file
-from addrs.validate import NETWORKS
-from tools.addrgen import (
+from addrs.addrgen import (
     Generated,
     ProgressCallback,
     check_address_file,
     generate_from_seed,
     generate_from_xpub,
 )
+from addrs.derive import SCRIPT_TYPES, DerivationError
+from addrs.files import AddressFileError, format_addresses, write_address_file
+from addrs.validate import NETWORKS
 
 PROGRESS_THRESHOLD = 1000  # show a progress bar above this many addresses
 

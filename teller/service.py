@@ -18,16 +18,17 @@ from typing import Any
 
 from addrs.files import AddressFileError, load_address_file
 from addrs.pool import AddressPool
+from common import failpoints
+from common.storage import Storage
 from exchanger.processor import Exchanger, ExchangerSettings
-from exchanger.store import DepositStore
+from ledger.store import DepositStore
 from scanner.dummy import DummyScanner
 from sender.base import Sender
 from sender.dummy import DummySender
 
-from . import __version__, failpoints
+from . import __version__
 from .config import Config, ConfigError, resolve_path
 from .http import Server
-from .storage import Storage
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,7 @@ class Service:
                 hours=self.config.dummy.sender_hours,
                 autoconfirm=self.config.dummy.sender_autoconfirm,
                 max_outputs=self.config.sender.max_outputs)
-        from sender.factory import create_sender  # real backends: imported only when used
+        from teller.backends import create_sender  # real backends: imported only when used
 
         return create_sender(self.config, self.storage)
 
@@ -115,7 +116,7 @@ class Service:
                  if self.config.coin_enabled(c) and not self.config.dummy_scanner_for(c)]
         if not coins:
             return {}
-        from scanner.factory import create_scanners  # real scanners: imported only when used
+        from teller.backends import create_scanners  # real scanners: imported only when used
 
         return create_scanners(self.config, self.storage, self.store, coins)
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from addrs.pool import AddressPool
-from exchanger.store import BindLimitReached, DepositStore, PoolEmpty
+from common.storage import Storage
+from ledger.store import BindLimitReached, DepositStore, PoolEmpty
 from teller.config import ConfigError
-from teller.storage import Storage
 from tests.support.service import (
     BTC_ADDRESSES,
     assert_json,

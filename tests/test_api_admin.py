@@ -11,8 +11,8 @@ from typing import Any
 import lmdb
 import requests
 
+from common.storage import loads
 from sender.dummy import DummySender
-from teller.storage import loads
 from tests.support.service import (
     BTC_ADDRESSES,
     ETH_ADDRESSES,

@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from teller.jsonbody import MAX_DEPTH, too_deep
+from common.jsonguard import MAX_DEPTH, too_deep
 
 
 def nested(depth: int, mixed: bool) -> str:

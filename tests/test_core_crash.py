@@ -20,7 +20,8 @@ from decimal import Decimal
 import pytest
 import requests
 
-from matchengine.testing import ROOT, wait_until
+from tests.support.core import ROOT
+from tests.support.wait import wait_until
 
 USERS = range(1, 7)
 START = [sys.executable, "-c", "from teller.cli_core import core_group; core_group()", "run",

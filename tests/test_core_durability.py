@@ -9,12 +9,13 @@ import random
 import pytest
 from click.testing import CliRunner
 
+from exchangecore import open_core
 from matchengine.engine import Engine
 from matchengine.errors import CoreError
 from matchengine.service import CoreService, RecoveryError, recover
 from matchengine.store import Store, u64
-from matchengine.testing import ROOT, core_config
 from teller.cli_core import core_group
+from tests.support.core import ROOT, core_config
 
 
 def random_calls(seed: int, count: int) -> list[tuple[str, list]]:
@@ -71,7 +72,7 @@ def run(service: CoreService, calls) -> list:
 
 
 def test_replay_equals_live_bit_for_bit(tmp_path):
-    service = CoreService(core_config(), tmp_path)
+    service = open_core(core_config(), tmp_path)
     results = []
     for chunk in range(0, 1200, 100):  # several group-commit batches
         results += run(service, random_calls(7, 1200)[chunk:chunk + 100])
@@ -82,14 +83,14 @@ def test_replay_equals_live_bit_for_bit(tmp_path):
     live = live_state(service)
     service.stop()
     assert replayed_state(tmp_path) == live  # from the log alone, ctime/mtime included
-    again = CoreService(core_config(), tmp_path)
+    again = open_core(core_config(), tmp_path)
     assert live_state(again) == live
     again.stop()
 
 
 def test_snapshot_then_more_operations_replays_identically(tmp_path):
     calls = random_calls(11, 600)
-    service = CoreService(core_config(), tmp_path)
+    service = open_core(core_config(), tmp_path)
     run(service, calls[:300])
     service.snapshot()
     run(service, calls[300:])
@@ -99,20 +100,20 @@ def test_snapshot_then_more_operations_replays_identically(tmp_path):
     store = Store(tmp_path)
     assert len(store.snapshot_ids()) == 1
     store.close()
-    restarted = CoreService(core_config(), tmp_path)
+    restarted = open_core(core_config(), tmp_path)
     assert live_state(restarted) == live
     assert restarted.call("order.book", ["BTCUSDT", 2, 0, 101]) == last_book
     restarted.stop()
 
 
 def test_deposits_stay_idempotent_across_restarts_and_snapshots(tmp_path):
-    service = CoreService(core_config(), tmp_path)
+    service = open_core(core_config(), tmp_path)
     deposit = ["balance.update", [42, "BTC", "deposit", 900, "1.5", {"txid": "ab:0"}]]
     assert service.call(*deposit) == {"status": "success"}
     service.snapshot()
     service.stop()
     for _ in range(2):
-        service = CoreService(core_config(), tmp_path)
+        service = open_core(core_config(), tmp_path)
         again = service.call(*deposit)
         assert isinstance(again, CoreError) and again.code == 10
         assert service.call("balance.query", [42, "BTC"])["BTC"]["available"] == "1.5"
@@ -121,18 +122,18 @@ def test_deposits_stay_idempotent_across_restarts_and_snapshots(tmp_path):
 
 
 def test_change_is_truncated_once_live_and_replay_agree(tmp_path):
-    service = CoreService(core_config(), tmp_path)
+    service = open_core(core_config(), tmp_path)
     service.call("balance.update", [1, "BTC", "deposit", 1, "0.123456789999", {}])
     live = service.call("balance.query", [1, "BTC"])
     service.stop()
-    restarted = CoreService(core_config(), tmp_path)
+    restarted = open_core(core_config(), tmp_path)
     assert restarted.call("balance.query", [1, "BTC"]) == live == {
         "BTC": {"available": "0.12345678", "freeze": "0"}}
     restarted.stop()
 
 
 def _log_with_entries(path, n: int = 5) -> None:
-    service = CoreService(core_config(), path)
+    service = open_core(core_config(), path)
     for i in range(n):
         service.call("balance.update", [1, "BTC", "deposit", i, "1", {}])
     service.stop()
@@ -145,7 +146,7 @@ def test_refuses_to_start_on_a_gap_in_the_log(tmp_path):
         txn.delete(u64(3))
     store.close()
     with pytest.raises(RecoveryError, match="gap in the operation log.*after operation 2"):
-        CoreService(core_config(), tmp_path)
+        open_core(core_config(), tmp_path)
 
 
 def test_refuses_to_start_on_a_corrupt_entry(tmp_path):
@@ -155,16 +156,16 @@ def test_refuses_to_start_on_a_corrupt_entry(tmp_path):
         txn.put(u64(4), b'["update_balance", 1.0, [1, "BTC"')
     store.close()
     with pytest.raises(RecoveryError, match="entry 4 .* is corrupt"):
-        CoreService(core_config(), tmp_path)
+        open_core(core_config(), tmp_path)
 
 
 def test_market_data_is_rebuilt_from_stored_deals(tmp_path):
-    service = CoreService(core_config(), tmp_path)
+    service = open_core(core_config(), tmp_path)
     run(service, random_calls(3, 300))
     before = [service.call("market.deals", ["BTCUSDT", 100, 0]),
               service.call("market.last", ["BTCUSDT"])]
     service.stop()
-    restarted = CoreService(core_config(), tmp_path)
+    restarted = open_core(core_config(), tmp_path)
     after = [restarted.call("market.deals", ["BTCUSDT", 100, 0]),
              restarted.call("market.last", ["BTCUSDT"])]
     restarted.stop()
@@ -185,7 +186,7 @@ def test_snapshot_command_works_offline(tmp_path):
 
 
 def test_prune_deletes_only_log_entries_a_kept_snapshot_covers(tmp_path):
-    service = CoreService(core_config(), tmp_path)
+    service = open_core(core_config(), tmp_path)
     calls = random_calls(5, 400)
     snapshot_at = []
     for part in range(5):  # 5 snapshots; the store keeps the newest 3
@@ -211,7 +212,7 @@ def test_prune_deletes_only_log_entries_a_kept_snapshot_covers(tmp_path):
     store.close()
     again = runner.invoke(core_group, ["prune", "-d", str(tmp_path), "--yes"])
     assert again.exit_code == 0 and "nothing to prune" in again.output
-    restarted = CoreService(core_config(), tmp_path)  # replays after the newest snapshot
+    restarted = open_core(core_config(), tmp_path)  # replays after the newest snapshot
     try:
         assert Engine.encode(restarted.engine.capture()) == live
         assert restarted.oper_id == last
@@ -247,7 +248,7 @@ def test_refuses_to_start_with_a_clear_message_on_any_bad_entry(tmp_path, entry)
         txn.put(u64(4), entry)
     store.close()
     with pytest.raises(RecoveryError, match="entry 4"):
-        CoreService(core_config(), tmp_path)
+        open_core(core_config(), tmp_path)
 
 
 def test_refuses_to_start_on_a_snapshot_with_a_bad_decimal(tmp_path):
@@ -257,7 +258,7 @@ def test_refuses_to_start_on_a_snapshot_with_a_bad_decimal(tmp_path):
                           b'"frozen": [], "orders": []}')
     store.close()
     with pytest.raises(RecoveryError, match="snapshot at operation 5"):
-        CoreService(core_config(), tmp_path)
+        open_core(core_config(), tmp_path)
 
 
 def test_cli_refuses_a_bad_http_addr_before_opening_the_data(tmp_path):

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import threading
 
+from exchangecore import open_core
 from matchengine.errors import CoreError
-from matchengine.service import CoreService
-from matchengine.testing import CoreServer, core_config
+from tests.support.core import CoreServer, core_config
 
 
 def test_every_reply_comes_after_its_history_rows_are_on_disk(tmp_path):
     """Cancels from several threads: the finished order is readable from LMDB (same
     transaction as the log entry) as soon as the cancel's reply arrives."""
-    service = CoreService(core_config(), tmp_path)
+    service = open_core(core_config(), tmp_path)
     errors: list[str] = []
 
     def trader(user: int) -> None:
@@ -37,13 +37,13 @@ def test_every_reply_comes_after_its_history_rows_are_on_disk(tmp_path):
     service.stop()
     assert errors == []
     assert last == 6 * (1 + 2 * 60)
-    restarted = CoreService(core_config(), tmp_path)
+    restarted = open_core(core_config(), tmp_path)
     assert restarted.oper_id == last
     restarted.stop()
 
 
 def test_reads_and_writes_keep_their_order_within_and_across_calls(tmp_path):
-    service = CoreService(core_config(), tmp_path)
+    service = open_core(core_config(), tmp_path)
     calls = [("balance.update", [1, "USDT", "deposit", 1, "10", {}]),
              ("balance.query", [1, "USDT"]),
              ("balance.update", [1, "USDT", "deposit", 2, "5", {}]),
@@ -74,7 +74,7 @@ def test_market_last_keeps_the_zeros_of_the_deal_price(tmp_path):
         assert (deals[0]["price"], deals[0]["amount"]) == ("8000", "0.1")
     finally:
         core.close()
-    restarted = CoreService(core_config(), tmp_path)  # rebuilt from the stored deals
+    restarted = open_core(core_config(), tmp_path)  # rebuilt from the stored deals
     try:
         assert restarted.call("market.last", ["BTCUSDT"]) == "8000.00"
     finally:

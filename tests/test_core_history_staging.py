@@ -12,10 +12,11 @@ import textwrap
 
 import pytest
 
+from exchangecore import open_core
 from matchengine import service as core_service
 from matchengine.service import CoreService, RecoveryError
 from matchengine.store import HISTORY_DBS, Rows, Store, empty_rows, u32, u64
-from matchengine.testing import ROOT, core_config
+from tests.support.core import ROOT, core_config
 
 CALLS = [("balance.update", [1, "BTC", "deposit", 1, "10", {}]),
          ("balance.update", [2, "USDT", "deposit", 1, "100000", {}]),
@@ -49,7 +50,7 @@ def no_index_passes(monkeypatch):
 
 
 def test_a_read_sees_rows_still_staged(tmp_path, no_index_passes):
-    service = CoreService(core_config(), tmp_path)
+    service = open_core(core_config(), tmp_path)
     try:
         service.call_many(CALLS)
         assert service.store.staged_rows() > 0
@@ -64,7 +65,7 @@ def test_staged_rows_survive_a_crash_before_any_index_pass(tmp_path):
         import os
         from matchengine import service
         service.INDEX_INTERVAL = 3600
-        from matchengine.testing import core_config
+        from tests.support.core import core_config
         core = service.CoreService(core_config(), {str(tmp_path)!r})
         core.call_many({CALLS!r})
         os._exit(0)  # no stop(), no final index pass: as after a kill -9
@@ -74,12 +75,12 @@ def test_staged_rows_survive_a_crash_before_any_index_pass(tmp_path):
     store = Store(tmp_path)
     assert store.staged_rows() > 0
     store.close()
-    restarted = CoreService(core_config(), tmp_path)
+    restarted = open_core(core_config(), tmp_path)
     try:
         check_history(history(restarted))
     finally:
         restarted.stop()
-    again = CoreService(core_config(), tmp_path)  # indexed once: no row twice
+    again = open_core(core_config(), tmp_path)  # indexed once: no row twice
     try:
         check_history(history(again))
     finally:
@@ -143,7 +144,7 @@ def test_a_corrupt_staged_entry_refuses_to_open_with_a_clear_message(tmp_path, v
     with pytest.raises(ValueError, match="staged history entry 0 .* is corrupt"):
         Store(tmp_path)
     with pytest.raises(RecoveryError, match="refusing to open"):  # the start-up refusal
-        CoreService(core_config(), tmp_path)
+        open_core(core_config(), tmp_path)
 
 
 def test_finished_orders_written_before_index_entries_became_pointers_still_read(tmp_path):
@@ -164,7 +165,7 @@ def test_finished_orders_written_before_index_entries_became_pointers_still_read
 
 
 def test_a_history_read_in_a_batch_sees_the_writes_before_it(tmp_path):
-    service = CoreService(core_config(), tmp_path)
+    service = open_core(core_config(), tmp_path)
     try:
         results = service.call_many([
             ("balance.update", [7, "BTC", "deposit", 1, "1", {}]),

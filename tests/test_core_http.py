@@ -14,7 +14,8 @@ import time
 import pytest
 
 from matchengine import rpcserver
-from matchengine.testing import CoreServer, wait_until
+from tests.support.core import CoreServer
+from tests.support.wait import wait_until
 
 LIST = b'{"id":7,"method":"asset.list","params":[]}'
 
@@ -261,11 +262,11 @@ def test_thousands_of_pipelined_requests_in_one_buffer_are_answered_in_a_loop(co
 def test_an_ipv6_loopback_address_is_served(tmp_path):
     import requests
 
+    from exchangecore import open_core
     from matchengine.rpcserver import RpcServer
-    from matchengine.service import CoreService
-    from matchengine.testing import core_config
+    from tests.support.core import core_config
 
-    service = CoreService(core_config(), tmp_path)
+    service = open_core(core_config(), tmp_path)
     server = RpcServer(service, "::1", 0)  # as `teller core run --http-addr [::1]:8080`
     server.start()
     try:

@@ -9,9 +9,9 @@ from decimal import Decimal
 
 import pytest
 
+from exchangecore import open_core
 from matchengine.errors import CoreError
-from matchengine.service import CoreService
-from matchengine.testing import CoreServer, core_config
+from tests.support.core import CoreServer, core_config
 
 
 @pytest.fixture
@@ -84,13 +84,13 @@ def test_a_balance_beyond_the_34_digit_context_is_refused_and_the_core_keeps_ser
 
 
 def test_the_supply_bound_survives_a_restart(tmp_path):
-    service = CoreService(core_config(), tmp_path)
+    service = open_core(core_config(), tmp_path)
     biggest = "9999999999999.99999999"
     calls = [("balance.update", [5, "ETH", "deposit", i, biggest, {}]) for i in range(1, 1002)]
     accepted = sum(not isinstance(r, CoreError) for r in service.call_many(calls))
     service.snapshot()
     service.stop()
-    again = CoreService(core_config(), tmp_path)
+    again = open_core(core_config(), tmp_path)
     try:
         over = again.call("balance.update", [7, "ETH", "deposit", 1, biggest, {}])
         assert isinstance(over, CoreError) and over.code == 1
@@ -103,7 +103,7 @@ def test_the_supply_bound_survives_a_restart(tmp_path):
 def test_an_in_process_detail_that_is_not_json_gets_code_1(tmp_path):
     """The in-process client hands params over without JSON: a Decimal (or NaN) in `detail`
     used to fail after the balance had changed, and the core stopped taking requests."""
-    service = CoreService(core_config(), tmp_path)
+    service = open_core(core_config(), tmp_path)
     try:
         for detail in ({"amount": Decimal("1")}, {"x": float("nan")}, {"s": {1, 2}}):
             result = service.call("balance.update", [1, "BTC", "deposit", 1, "1", detail])
@@ -120,7 +120,7 @@ def test_a_write_that_fails_half_way_reaches_neither_a_snapshot_nor_history(tmp_
     stops taking writes. A snapshot taken after that used to persist the half-applied change
     (restart then showed money the log never had), and the rows it had staged were committed
     with the batch."""
-    service = CoreService(core_config(), tmp_path)
+    service = open_core(core_config(), tmp_path)
 
     def broken_subscriber(message: list) -> None:  # stands for any bug inside an operation
         if Decimal(message[4]) == 5:
@@ -135,7 +135,7 @@ def test_a_write_that_fails_half_way_reaches_neither_a_snapshot_nor_history(tmp_
     assert isinstance(results[1], CoreError) and results[1].code == 2
     service.snapshot()
     service.stop()
-    again = CoreService(core_config(), tmp_path)
+    again = open_core(core_config(), tmp_path)
     try:
         assert again.call("balance.query", [1, "BTC"])["BTC"]["available"] == "1"
         history = again.call("balance.history", [1, "BTC", "", 0, 0, 0, 10])["records"]

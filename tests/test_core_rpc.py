@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from matchengine.testing import CoreServer
+from tests.support.core import CoreServer
 
 ORDER_KEYS = {"id", "side", "deal_money", "source", "price", "market", "ctime", "type", "user",
               "mtime", "maker_fee", "amount", "left", "taker_fee", "deal_fee", "deal_stock"}

@@ -16,7 +16,7 @@ FORBIDDEN = ("lmdb", "flask", "requests", "web3", "bitcoinrpc", "waitress")
 def test_pure_exchanger_modules_import_no_io_libraries() -> None:
     code = (
         "import json, sys\n"
-        "import exchanger.amounts, exchanger.status\n"
+        "import exchanger.amounts, ledger.status\n"
         f"print(json.dumps(sorted(m for m in {FORBIDDEN!r} if m in sys.modules)))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

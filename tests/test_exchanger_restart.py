@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from addrs.pool import AddressPool
-from exchanger.status import Status
-from exchanger.store import Deposit, DepositStore
+from common.storage import Storage
+from ledger.status import Status
+from ledger.store import Deposit, DepositStore
 from sender.base import PayoutOutput
 from sender.dummy import DummySender
-from teller.storage import Storage
 from tests.support.service import SKY_ADDR, TellerHarness, start_teller
 from tests.support.wait import wait_until
 

@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 
 from addrs.pool import AddressPool
+from common.storage import Storage
 from exchanger.processor import Exchanger, ExchangerSettings
-from exchanger.status import Status, TransitionNotAllowed
-from exchanger.store import Conflict, Deposit, DepositStore, NoBinding
+from ledger.status import Status, TransitionNotAllowed
+from ledger.store import Conflict, Deposit, DepositStore, NoBinding
 from sender.base import InsufficientFunds, NodeUnavailable, PayoutOutput
 from sender.dummy import DummySender
-from teller.storage import Storage
 from tests.support.service import BTC_ADDRESSES, SKY_ADDR, sky_address
 
 log = logging.getLogger(__name__)

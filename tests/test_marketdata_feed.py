@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
+from common.decimals import fmt
 from marketdata import InvalidArgument, MarketData
-from marketdata.numbers import fmt
 
 MARKET = "SKYBTC"
 NOW = 1_709_726_400  # 2024-03-06 12:00 UTC, a whole hour

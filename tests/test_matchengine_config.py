@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from matchengine.config import ConfigError, from_dict, load
-from matchengine.testing import ROOT
+from tests.support.core import ROOT
 
 
 def test_shipped_core_toml_loads():

@@ -10,14 +10,14 @@ from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 
 import pytest
 
+from common.decimals import CTX, fmt, parse
 from matchengine import methods
 from matchengine.bus import EventBus
-from matchengine.decimals import CTX, fmt, parse
 from matchengine.engine import ASK, BID, EVENT_FINISH, Engine
 from matchengine.errors import CoreError
 from matchengine.history import HistoryWriter
 from matchengine.store import HISTORY_DBS
-from matchengine.testing import core_config
+from tests.support.core import core_config
 
 T = 1_700_000_000.123456
 ZERO_FEE = Decimal("0")
@@ -222,7 +222,7 @@ def test_order_param_cache_gives_what_the_checks_give_and_never_keeps_a_refusal(
 
 
 def test_shared_values_print_as_without_their_memo(monkeypatch):
-    from matchengine import decimals
+    from common import decimals
 
     monkeypatch.setattr(decimals, "PRINTED_MAX", 8)
     rng = random.Random(4)

@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
+from common.decimals import fmt
 from matchengine.config import from_dict
-from matchengine.decimals import fmt
 from matchengine.engine import ASK, BID, Engine, EngineError
 
 D = Decimal

@@ -16,12 +16,12 @@ import pytest
 from bip_utils import SegwitBech32Encoder
 
 from addrs.pool import AddressPool
-from exchanger.store import DepositStore
+from common.storage import Storage
+from ledger.store import DepositStore
 from scanner.base import ScanSettings
 from scanner.bitcoind import BitcoindScanner, RPCSettings
 from scanner.cursor import CursorStore
 from scanner.errors import NodeUnavailable, ReorgTooDeep
-from teller.storage import Storage
 from tests.support.fixtures import btcsim  # noqa: F401 - fixture
 from tests.support.process import TellerProcess
 from tests.support.service import assert_json, sky_address, start_teller

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from common.storage import Storage
 from scanner.bitcoind import RPCSettings, rpc_url, satoshi
 from scanner.cursor import Cursor, CursorStore, find_fork_point
 from scanner.errors import ReorgTooDeep
-from teller.storage import Storage
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from eth_abi import encode
 from eth_utils import keccak
 
 from bench.soak import ChainSetup, SoakTeller, setup_chain, transfers_from
+from common.storage import Storage
 from sender.base import (
     BroadcastRejected,
     InsufficientFunds,
@@ -28,7 +29,6 @@ from sender.base import (
     TxState,
 )
 from sender.erc20 import ERC20Sender
-from teller.storage import Storage
 from tests.support.fixtures import anvil_node  # noqa: F401
 from tests.support.nodes import AnvilNode
 from tests.support.service import start_teller
@@ -363,7 +363,7 @@ def test_factory_loads_a_keystore_and_reports_key_problems(storage, chain, tmp_p
                                                            monkeypatch) -> None:
     from eth_account import Account
 
-    from sender.factory import create_sender
+    from teller.backends import create_sender
     from teller.config import ConfigError, parse_config
 
     keystore = Account.encrypt(chain.hot.key, "pw", kdf="pbkdf2", iterations=1024)
@@ -402,7 +402,7 @@ def test_factory_loads_a_keystore_and_reports_key_problems(storage, chain, tmp_p
 
 def test_unreachable_node_at_start_is_not_fatal(storage, chain, monkeypatch) -> None:
     from sender.base import NodeUnavailable
-    from sender.factory import create_sender
+    from teller.backends import create_sender
     from teller.config import parse_config
     from tests.support.nodes import free_port
 

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
+from common.storage import Storage
 from sender.base import NodeUnavailable, PayoutOutput, SignedPayout
 from sender.erc20 import ERC20Sender
-from teller.storage import Storage
 from tests.support.nodes import free_port
 
 BUYER = "0x6Fac4D18c912343BF86fa7049364Dd4E424Ab9C0"

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
-from sender.factory import create_sender
+from common.storage import Storage
+from teller.backends import create_sender
 from teller.config import ConfigError, parse_config
-from teller.storage import Storage
 
 SKY_CONFIG = """
 [sender]

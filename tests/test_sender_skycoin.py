@@ -18,10 +18,11 @@ import responses
 from responses import matchers
 
 from addrs.pool import AddressPool
-from exchanger.amounts import SKY_DECIMALS
+from common.storage import Storage
+from common.units import SKY_DECIMALS
 from exchanger.processor import Exchanger, ExchangerSettings
-from exchanger.status import Status
-from exchanger.store import Deposit, DepositStore
+from ledger.status import Status
+from ledger.store import Deposit, DepositStore
 from sender.base import (
     BroadcastRejected,
     InsufficientFunds,
@@ -32,7 +33,6 @@ from sender.base import (
 )
 from sender.skycoin import SkycoinSender
 from teller.config import ConfigError, parse_config
-from teller.storage import Storage
 from tests.support.wait import wait_until
 
 NODE = "http://127.0.0.1:6420"
@@ -418,7 +418,7 @@ enabled = false
 
 
 def test_factory_reads_the_password_from_env_or_file(storage, tmp_path, monkeypatch) -> None:
-    from sender.factory import create_sender
+    from teller.backends import create_sender
 
     monkeypatch.setenv("SKY_WALLET_PASSWORD", PASSWORD)
     cfg = parse_config(SKY_CONFIG.format(secret='password_env = "SKY_WALLET_PASSWORD"'))
@@ -432,7 +432,7 @@ def test_factory_reads_the_password_from_env_or_file(storage, tmp_path, monkeypa
 
 
 def test_factory_lists_a_missing_secret_without_starting(storage, tmp_path) -> None:
-    from sender.factory import create_sender
+    from teller.backends import create_sender
 
     cfg = parse_config(SKY_CONFIG.format(secret='password_env = "NO_SUCH_VARIABLE_FOR_TELLER"'))
     with pytest.raises(ConfigError, match="NO_SUCH_VARIABLE_FOR_TELLER is not set"):

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from common.storage import SCHEMA_VERSION, Storage, StorageError, dumps, loads
 from teller.config import load_config
 from teller.service import Service
-from teller.storage import SCHEMA_VERSION, Storage, StorageError, dumps, loads
 from tests.support.service import start_teller
 
 log = logging.getLogger(__name__)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from click.testing import CliRunner, Result
 
+from addrs.addrgen import MAX_COUNT, generate_from_xpub
 from addrs.files import load_address_file
 from teller.cli_tool import SEED_WARNING, tool_group
-from tools.addrgen import MAX_COUNT, generate_from_xpub
 
 MNEMONIC = " ".join(["abandon"] * 11 + ["about"])
 ZPUB_84 = ("zpub6rFR7y4Q2AijBEqTUquhVz398htDFrtymD9xYYfG1m4wAcvPhXNfE3EfH1r1ADqtfSdVCToUG868RvU"
@@ -159,8 +159,8 @@ def test_checkaddresses_ltc_file_for_btc(tmp_path: Path) -> None:
 
 def test_checkaddresses_reports_addresses_used_in_data_dir(tmp_path: Path) -> None:
     from addrs.pool import AddressPool
-    from exchanger.store import DepositStore
-    from teller.storage import Storage
+    from common.storage import Storage
+    from ledger.store import DepositStore
 
     path = tmp_path / "btc.txt"
     path.write_text("\n".join(BIP84_RECEIVE[:2]) + "\n")

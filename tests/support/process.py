@@ -21,7 +21,7 @@ from typing import Any
 
 import requests
 
-from teller.storage import Storage
+from common.storage import Storage
 from tests.support.nodes import free_port
 from tests.support.wait import wait_until
 

@@ -152,7 +152,7 @@ def used_addresses_in_data_dir(data_dir: str | Path, coin: str,
     runs. A directory without a teller database is an error, not an empty set.
     """
     from addrs.pool import AddressPool
-    from teller.storage import Storage
+    from common.storage import Storage
 
     if not (Path(data_dir).expanduser() / db_name / "data.mdb").exists():
         raise FileNotFoundError(f"no teller database in {data_dir} (expected {db_name}/)")

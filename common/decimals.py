@@ -1,5 +1,8 @@
 """viabtc's decimal arithmetic: the libmpdec context, parsing with truncation, and printing.
 
+The one decimal module of the exchange core and its market data (both print every amount the
+way viabtc does, so they share the context and the formatting).
+
 viabtc computes with libmpdec in an IEEE decimal128 context (34 significant digits) with
 ROUND_DOWN. Every decimal parameter is parsed and then rescaled (truncated toward zero) to a
 configured number of places, never rejected for extra digits. Output goes through
@@ -11,7 +14,7 @@ same context reproduces the same numbers.
 from __future__ import annotations
 
 import re
-from decimal import ROUND_DOWN, Context, Decimal, DecimalException
+from decimal import ROUND_DOWN, Context, Decimal, DecimalException, InvalidOperation
 
 CTX = Context(prec=34, rounding=ROUND_DOWN, Emax=6144, Emin=-6143, clamp=1)
 ZERO = Decimal(0)
@@ -96,3 +99,21 @@ def fmt_shared(value: Decimal) -> str:
 def fmt_raw(value: Decimal) -> str:
     """`mpd_to_sci` without stripping (used where viabtc prints unstripped, e.g. market.last)."""
     return str(value).lower()
+
+
+def parse_positive(text: object, what: str) -> Decimal:
+    """Parse a decimal string that must be finite and > 0; raise ValueError naming `what`."""
+    if not isinstance(text, str):
+        raise ValueError(f"{what} must be a decimal string, got {type(text).__name__}")
+    try:
+        value = CTX.create_decimal(text)
+    except (InvalidOperation, ValueError):
+        raise ValueError(f"{what} is not a decimal: {text!r}") from None
+    if not value.is_finite() or value <= 0:
+        raise ValueError(f"{what} must be a positive finite decimal: {text!r}")
+    return value
+
+
+def sci(value: Decimal) -> str:
+    """mpd_to_sci(value, 0): scientific string with a lower-case exponent, no stripping."""
+    return str(value).replace("E", "e")

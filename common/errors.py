@@ -1,4 +1,4 @@
-"""The one error type of the market-data package.
+"""The exchange core's "invalid argument": raised by market data, answered by the RPC layer.
 
 `InvalidArgument` maps to viabtc error code 1 ("invalid argument"): the JSON-RPC layer turns it into
 `{"code": 1, "message": ...}`. Raised before any state changes, so a rejected call changes nothing.

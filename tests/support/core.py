@@ -1,38 +1,28 @@
-"""Test helpers for the exchange core (like flask.testing): a real core behind waitress on a
-free port, and a polling wait. Used by the tests and handy for other packages' tests."""
+"""Test helpers for the exchange core (like flask.testing): the shipped config, and a real core
+(market data composed in, as `teller core run` has it) behind its RPC server on a free port."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import requests
 
+from exchangecore import open_core
 from matchengine.config import CoreConfig, load
 from matchengine.rpcserver import RpcServer
-from matchengine.service import CoreService
 
-ROOT = Path(__file__).resolve().parent.parent  # the repository (core.toml)
+ROOT = Path(__file__).resolve().parents[2]  # the repository (core.toml)
 
 
 def core_config() -> CoreConfig:
     return load(ROOT / "core.toml")
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.02)
-
-
 class CoreServer:
     """A CoreService served by its RpcServer on 127.0.0.1:<free port>."""
 
     def __init__(self, data_dir: Path, config: CoreConfig | None = None) -> None:
-        self.service = CoreService(config or core_config(), data_dir)
+        self.service = open_core(config or core_config(), data_dir)
         self.server = RpcServer(self.service, "127.0.0.1", 0)
         self.url = self.server.url + "/"
         self.server.start()
