@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from addrs.pool import AddressPool  # noqa: E402
 from common.storage import Storage  # noqa: E402
+from ledger.intake import DepositIntake  # noqa: E402
 from ledger.store import DepositStore  # noqa: E402
 from scanner.base import ScanSettings  # noqa: E402
 from scanner.bitcoind import BitcoindScanner, RPCSettings  # noqa: E402
@@ -72,7 +73,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             storage = Storage(Path(tmp) / "data", sync=False)
             pool = AddressPool(storage)
-            store = DepositStore(storage, pool)
+            store = DepositStore(storage, pool, rate_for=lambda _coin: "500")
             watched = [f"bcrt1qbenchwatched{i:024d}" for i in range(args.watched)]
             paid = [watched[i * 397 % args.watched] for i in range(args.deposits)]
             t0 = time.perf_counter()
@@ -99,7 +100,7 @@ def main() -> None:
             settings = ScanSettings(confirmations_required=1, batch_blocks=20)
 
             def raw(batched: bool, count: int = blocks) -> None:
-                fetcher = BitcoindScanner("BTC", "regtest", rpc, storage, store, "1", settings,
+                fetcher = BitcoindScanner("BTC", "regtest", rpc, storage, DepositIntake(store), settings,
                                           batched=batched)
                 for start in range(0, count, settings.batch_blocks):
                     heights = range(start, min(count, start + settings.batch_blocks))
@@ -108,7 +109,7 @@ def main() -> None:
                 fetcher.close()
 
             def scan() -> None:
-                scanner = BitcoindScanner("BTC", "regtest", rpc, storage, store, "500",
+                scanner = BitcoindScanner("BTC", "regtest", rpc, storage, DepositIntake(store),
                                           settings)
                 assert scanner.scan_once() == blocks
                 assert len(store.all_deposits()) == args.deposits

@@ -79,10 +79,13 @@ class Conflict(RuntimeError):
 
 class DepositStore:
     def __init__(self, storage: Any, pool: AddressPool,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 rate_for: Callable[[str], str] | None = None) -> None:
         self.storage = storage
         self.pool = pool
         self.clock = clock
+        # The rate a new deposit of a coin is recorded with (snapshotted at first sight).
+        self.rate_for = rate_for
         self.on_change: Callable[[], None] = lambda: None  # wakes the exchanger
         self._watch: dict[str, set[str]] = {}
         self._watch_lock = threading.Lock()
@@ -152,8 +155,10 @@ class DepositStore:
 
     # -- deposits --------------------------------------------------------------------------
 
-    def record_deposit(self, dep: Deposit, rate: str) -> tuple[dict[str, Any], bool]:
+    def record_deposit(self, dep: Deposit, rate: str | None = None) -> tuple[dict[str, Any], bool]:
         """Record a confirmed deposit once; return (record, created).
+
+        ``rate`` defaults to ``rate_for(coin)`` at the moment of recording: the snapshot.
 
         Replays of the same ``txid:n`` return the stored record unchanged (the rate snapshotted
         at first sight stays). A deposit that a reorg had cancelled comes back to
@@ -162,6 +167,10 @@ class DepositStore:
         """
         st = self.storage
         key = dep.key
+        if rate is None:
+            if self.rate_for is None:
+                raise ValueError("DepositStore has no rate_for: pass the rate")
+            rate = self.rate_for(dep.coin_type)
 
         def write(txn: Any) -> tuple[dict[str, Any], bool]:
             existing = st.get(txn, "deposits", key)

@@ -15,7 +15,7 @@ to watched addresses already picked out — and translates its client library's 
 * **Reorgs.** Each scanned block's parent must be the cursor hash, and each poll re-checks that
   the cursor block is still on the node's chain. On a mismatch the stored recent hashes are
   walked back to the fork point; deposits from orphaned blocks are handed to
-  ``store.orphan_deposits`` (unpaid → ``cancelled``, paid → ``needs_review`` with a
+  the ledger's intake (unpaid → ``cancelled``, paid → ``needs_review`` with a
   notice=WATCH log line) and scanning resumes above the fork point.
 * **Outages.** Node errors back off exponentially with jitter (capped), keep the cursor, and
   show in :meth:`ChainScanner.health` until the next successful call.
@@ -28,13 +28,13 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from common import failpoints
-from ledger.status import Status
-from ledger.store import Deposit, DepositStore, NoBinding
+from ledger.intake import DepositIntake
+from ledger.store import Deposit
 
 from .cursor import DEFAULT_KEEP, Cursor, CursorStore, find_fork_point
 from .errors import ChainMoved, NodeRejected, NodeUnavailable, ReorgTooDeep
@@ -72,12 +72,11 @@ class ScanSettings:
 class ChainScanner(abc.ABC):
     """Scans one chain in a thread; ``coins`` are the coin_types its deposits may carry."""
 
-    def __init__(self, chain: str, coins: list[str], storage: Any, store: DepositStore,
-                 rate_for: Callable[[str], str], settings: ScanSettings) -> None:
+    def __init__(self, chain: str, coins: list[str], storage: Any, intake: DepositIntake,
+                 settings: ScanSettings) -> None:
         self.chain = chain
         self.coins = list(coins)
-        self.store = store
-        self.rate_for = rate_for
+        self.intake = intake
         self.settings = settings
         self.cursors = CursorStore(storage, chain, keep=settings.keep_hashes)
         self._stop = threading.Event()
@@ -250,22 +249,7 @@ class ChainScanner(abc.ABC):
 
     def _orphan(self, hashes: list[str], reason: str) -> None:
         for coin in self.coins:
-            for key in self.store.orphan_deposits(coin, hashes, reason):
-                record = self.store.get(key) or {}
-                if record.get("status") == Status.NEEDS_REVIEW:
-                    log.error("notice=WATCH deposit %s was paid or is being paid but its block "
-                              "left the chain: held in needs_review (%s)", key, reason)
-                else:
-                    log.warning("deposit %s cancelled: %s", key, reason)
+            self.intake.orphan(coin, hashes, reason)
 
     def _record(self, deposits: list[Deposit]) -> None:
-        for dep in deposits:
-            try:
-                _, created = self.store.record_deposit(dep, self.rate_for(dep.coin_type))
-            except NoBinding:
-                log.error("deposit %s to %s %s seen but the address is not bound",
-                          dep.key, dep.coin_type, dep.address)
-                continue
-            if created:
-                log.info("deposit %s: %d base units to %s at height %d", dep.key, dep.value,
-                         dep.address, dep.height)
+        self.intake.record_all(deposits)

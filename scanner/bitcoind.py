@@ -29,7 +29,8 @@ from urllib.parse import urlsplit
 
 from bitcoinrpc.authproxy import AuthServiceProxy, JSONRPCException
 
-from ledger.store import Deposit, DepositStore
+from ledger.intake import DepositIntake
+from ledger.store import Deposit
 
 from .base import ChainScanner, ScannedBlock, ScanSettings
 from .errors import ChainMoved, NodeRejected, NodeUnavailable
@@ -195,9 +196,9 @@ class BitcoindScanner(ChainScanner):
     """Deposits of one bitcoind-family coin (``BTC`` or ``LTC``)."""
 
     def __init__(self, coin: str, network: str, rpc: RPCSettings, storage: Any,
-                 store: DepositStore, rate: str, settings: ScanSettings, *,
+                 intake: DepositIntake, settings: ScanSettings, *,
                  blocks_per_batch: int = 4, batched: bool = True) -> None:
-        super().__init__(coin, [coin], storage, store, lambda _coin: rate, settings)
+        super().__init__(coin, [coin], storage, intake, settings)
         self.coin = coin
         self.rpc = BitcoindRPC(coin, network, rpc)
         self.blocks_per_batch = max(1, blocks_per_batch)
@@ -252,7 +253,7 @@ class BitcoindScanner(ChainScanner):
             raise
 
     def fetch_blocks(self, heights: range) -> Iterator[ScannedBlock]:
-        watched = self.store.watched(self.coin)
+        watched = self.intake.watched(self.coin)
         for height, block in self.fetch_raw(heights):
             yield ScannedBlock(height, block["hash"], block.get("previousblockhash", ""),
                                self.deposits_in(block, height, watched))

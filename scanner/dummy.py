@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from addrs.validate import InvalidAddress, normalize_deposit_address
-from ledger.store import Deposit, DepositStore, NoBinding
+from ledger.intake import DepositIntake
+from ledger.store import Deposit, NoBinding
 
 
 class DummyDepositError(ValueError):
@@ -20,8 +21,7 @@ class DummyDepositError(ValueError):
 
 @dataclass
 class DummyScanner:
-    store: DepositStore
-    rate_for: Any  # Callable[[str], str]: the configured rate for a coin
+    intake: DepositIntake
     network_for: Any  # Callable[[str], str]
     pool_coin_for: Any  # Callable[[str], str]: ERC-20 tokens use ETH addresses
 
@@ -35,6 +35,6 @@ class DummyScanner:
         dep = Deposit(coin_type=coin, address=address, value=value, height=height, tx=tx, n=n,
                       block_hash=f"dummy-{height}")
         try:
-            return self.store.record_deposit(dep, self.rate_for(coin))
+            return self.intake.record(dep)
         except NoBinding:
             raise DummyDepositError("addr is not a bound deposit address") from None

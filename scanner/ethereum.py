@@ -24,7 +24,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ledger.store import Deposit, DepositStore
+from ledger.intake import DepositIntake
+from ledger.store import Deposit
 
 from .base import ChainScanner, ScannedBlock, ScanSettings
 from .errors import ChainMoved, NodeRejected, NodeUnavailable
@@ -54,12 +55,12 @@ def _hex(value: Any) -> str:
 class EthereumScanner(ChainScanner):
     """ETH plus every configured ERC-20 token, one scanner (one cursor, key "ETH")."""
 
-    def __init__(self, endpoint: str, storage: Any, store: DepositStore, rate_for: Any,
+    def __init__(self, endpoint: str, storage: Any, intake: DepositIntake,
                  settings: ScanSettings, tokens: list[Token] | None = None,
                  timeout: float = 30.0) -> None:
         self.tokens = list(tokens or [])
-        super().__init__("ETH", ["ETH", *(t.symbol for t in self.tokens)], storage, store,
-                         rate_for, settings)
+        super().__init__("ETH", ["ETH", *(t.symbol for t in self.tokens)], storage, intake,
+                         settings)
         from web3 import Web3  # imported here: web3 takes about a second to import
 
         self.endpoint = endpoint
@@ -110,8 +111,8 @@ class EthereumScanner(ChainScanner):
         return int(receipt["status"])
 
     def fetch_blocks(self, heights: range) -> Iterator[ScannedBlock]:
-        watched_eth = self.store.watched("ETH")
-        watched_tokens = {t.symbol: self.store.watched(t.symbol) for t in self.tokens}
+        watched_eth = self.intake.watched("ETH")
+        watched_tokens = {t.symbol: self.intake.watched(t.symbol) for t in self.tokens}
         for height in heights:
             block = self._call("eth_getBlockByNumber", self.w3.eth.get_block, height, True)
             if block["number"] != height:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ledger.store import DepositStore
+from ledger.intake import DepositIntake
 from scanner.base import ChainScanner, ScanSettings
 from scanner.bitcoind import BitcoindScanner, RPCSettings
 from scanner.ethereum import EthereumScanner, Token
@@ -79,7 +79,7 @@ def scan_settings(section: Any) -> ScanSettings:
                         confirmations_required=section.confirmations_required)
 
 
-def create_scanners(config: Any, storage: Any, store: DepositStore,
+def create_scanners(config: Any, storage: Any, intake: DepositIntake,
                     coins: list[str]) -> dict[str, ChainScanner]:
     """One scanner per chain in ``coins`` ("BTC", "LTC", "ETH"), keyed by that coin.
 
@@ -95,11 +95,11 @@ def create_scanners(config: Any, storage: Any, store: DepositStore,
                 coin, section.network,
                 RPCSettings(server=rpc.server, user=rpc.user, password=rpc.password,
                             cookie_file=rpc.cookie_file),
-                storage, store, config.rate_for(coin), scan_settings(section))
+                storage, intake, scan_settings(section))
         elif coin == "ETH":
             tokens = [Token(t.symbol, t.address) for t in config.eth_tokens]
-            scanners[coin] = EthereumScanner(config.eth_rpc.endpoint, storage, store,
-                                             config.rate_for, scan_settings(section), tokens)
+            scanners[coin] = EthereumScanner(config.eth_rpc.endpoint, storage, intake,
+                                             scan_settings(section), tokens)
         else:
             raise ValueError(f"no real scanner for {coin!r} (only BTC, LTC and ETH)")
     return scanners

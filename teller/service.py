@@ -21,6 +21,7 @@ from addrs.pool import AddressPool
 from common import failpoints
 from common.storage import Storage
 from exchanger.processor import Exchanger, ExchangerSettings
+from ledger.intake import DepositIntake
 from ledger.store import DepositStore
 from scanner.dummy import DummyScanner
 from sender.base import Sender
@@ -60,12 +61,14 @@ class Service:
         try:
             self.pool = AddressPool(self.storage)
             self._load_address_files()
-            self.store = DepositStore(self.storage, self.pool, clock=clock)
+            self.store = DepositStore(self.storage, self.pool, clock=clock,
+                                      rate_for=config.rate_for)
+            self.intake = DepositIntake(self.store)
             self.sender = self._make_sender()
             self.exchanger = Exchanger(self.store, self.sender, self._exchanger_settings(),
                                        clock=clock)
             self.store.on_change = self.exchanger.wake
-            self.dummy_scanner = DummyScanner(self.store, config.rate_for, config.network_for,
+            self.dummy_scanner = DummyScanner(self.intake, config.network_for,
                                               config.pool_coin) if config.dummy.scanner else None
             self.scanners: dict[str, Any] = self._make_scanners()
         except Exception:
@@ -118,7 +121,7 @@ class Service:
             return {}
         from teller.backends import create_scanners  # real scanners: imported only when used
 
-        return create_scanners(self.config, self.storage, self.store, coins)
+        return create_scanners(self.config, self.storage, self.intake, coins)
 
     def _exchanger_settings(self) -> ExchangerSettings:
         ex = self.config.sky_exchanger

@@ -17,6 +17,7 @@ from bip_utils import SegwitBech32Encoder
 
 from addrs.pool import AddressPool
 from common.storage import Storage
+from ledger.intake import DepositIntake
 from ledger.store import DepositStore
 from scanner.base import ScanSettings
 from scanner.bitcoind import BitcoindScanner, RPCSettings
@@ -53,14 +54,14 @@ class Env:
 def env(tmp_path: Path) -> Iterator[Env]:
     storage = Storage(tmp_path / "data")
     pool = AddressPool(storage)
-    yield Env(storage, pool, DepositStore(storage, pool))
+    yield Env(storage, pool, DepositStore(storage, pool, rate_for=lambda _coin: "500"))
     storage.close()
 
 
 def scanner(env: Env, sim: SimulatorHandle, confirmations: int = 1,
             **settings: float) -> BitcoindScanner:
     rpc = RPCSettings(f"127.0.0.1:{sim.port}", sim.user, sim.password, timeout=5)
-    return BitcoindScanner("BTC", "regtest", rpc, env.storage, env.store, "500",
+    return BitcoindScanner("BTC", "regtest", rpc, env.storage, DepositIntake(env.store),
                            ScanSettings(confirmations_required=confirmations, **settings))
 
 
