@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask, Response, request
 
 from common.units import COIN_DECIMALS, format_units
+from exchanger.review import ReviewError, review_deposit
+from ledger.accounting import accounting
 from ledger.status import STORED_STATUSES, Status
-from ledger.store import Conflict
 
 from .http import error_response, install_error_handlers, json_response
 from .jsonbody import BodyError, decode_object, string_field
@@ -30,17 +31,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Deposits whose payout has (or may have) gone out: what "sent" counts.
-_SENT_STATUSES = {Status.WAITING_CONFIRM, Status.DONE}
-
-REVIEW_ACTIONS = {
-    # action: (target status, what the operator asserts)
-    "mark_done": (Status.DONE, "the payout reached the buyer (checked on chain)"),
-    "retry": (Status.WAITING_SEND, "the old payout transaction can never confirm; pay again"),
-    "cancel": (Status.CANCELLED, "the deposit will not be paid"),
-}
-
-
 def _coin_decimals(service: Service, coin: str) -> int:
     for token in service.config.eth_tokens:
         if token.symbol == coin:
@@ -48,23 +38,9 @@ def _coin_decimals(service: Service, coin: str) -> int:
     return COIN_DECIMALS[coin]
 
 
-def accounting(service: Service) -> dict[str, Any]:
-    received: dict[str, int] = {coin: 0 for coin in ("BTC", "ETH", "SKY")}
-    sent = 0
-    for record in service.store.all_deposits():
-        status = Status(record["status"])
-        if status == Status.CANCELLED:
-            continue  # removed from the chain by a reorg: never received
-        coin = record["coin_type"]
-        received[coin] = received.get(coin, 0) + record["deposit_value"]
-        if status in _SENT_STATUSES or (status == Status.NEEDS_REVIEW and record.get("txid")):
-            sent += record["sky_sent"]
-    return {
-        "received": {coin: format_units(value, _coin_decimals(service, coin))
-                     for coin, value in sorted(received.items())},
-        "sent": format_units(sent, service.sender.decimals),
-        "sent_token": service.sender.token,
-    }
+def accounting_report(service: Service) -> dict[str, Any]:
+    return accounting(service.store, lambda coin: _coin_decimals(service, coin),
+                      service.sender.decimals, service.sender.token)
 
 
 def prometheus_metrics(service: Service) -> str:
@@ -152,7 +128,7 @@ def create_admin_app(service: Service) -> Flask:
 
     @app.get("/api/accounting")
     def get_accounting() -> Response:
-        return json_response(accounting(service))
+        return json_response(accounting_report(service))
 
     @app.get("/api/backup")
     def backup() -> Response:
@@ -187,31 +163,10 @@ def create_admin_app(service: Service) -> Flask:
             note = string_field(body, "note")
         except BodyError as exc:
             return error_response(400, f"Invalid json request body: {exc}")
-        if action not in REVIEW_ACTIONS:
-            return error_response(400, "Invalid action: use one of " +
-                                  ", ".join(sorted(REVIEW_ACTIONS)))
-        key = f"{coin}/{deposit_id}"
-        record = service.store.get(key)
-        if record is None:
-            return error_response(404, "Deposit not found")
-        target, meaning = REVIEW_ACTIONS[action]
-        changes: dict[str, Any] = {"review_reason": "", "last_error": "",
-                                   "review_note": f"{action}: {note}".strip()}
-        if action == "cancel":
-            changes.update({"error": note or "cancelled by operator",
-                            "error_kind": "cancelled_by_operator"})
         try:
-            if action == "retry":
-                refusal = service.exchanger.retry_refusal(record.get("payout_id") or "")
-                if refusal:
-                    return error_response(409, refusal)
-                updated = service.store.release_for_payment(key, changes)
-            else:
-                updated = service.store.transition(key, Status.NEEDS_REVIEW, target, changes)
-        except Conflict as exc:
-            return error_response(409, str(exc))
-        log.warning("operator review of %s: %s (%s) note=%r", key, action, meaning, note)
-        service.exchanger.wake()
+            updated = review_deposit(service.exchanger, coin, deposit_id, action, note)
+        except ReviewError as exc:
+            return error_response(exc.status, str(exc))
         return json_response(updated)
 
     return app

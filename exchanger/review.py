@@ -1,0 +1,65 @@
+"""The operator's decision on a deposit held in ``needs_review``: mark_done, retry or cancel.
+
+An operator asserts something only they can check (the payout reached the buyer; the old payout
+can never confirm; the deposit must not be paid). ``retry`` is the one that can pay twice, so it
+asks the chain first (``Exchanger.retry_refusal``) and the ledger refuses it while the old
+payout is open or confirmed. Every decision is a compare-and-set from ``needs_review``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ledger.status import Status
+from ledger.store import Conflict, deposit_key
+
+from .processor import Exchanger
+
+log = logging.getLogger(__name__)
+
+REVIEW_ACTIONS = {
+    # action: (target status, what the operator asserts)
+    "mark_done": (Status.DONE, "the payout reached the buyer (checked on chain)"),
+    "retry": (Status.WAITING_SEND, "the old payout transaction can never confirm; pay again"),
+    "cancel": (Status.CANCELLED, "the deposit will not be paid"),
+}
+
+
+class ReviewError(Exception):
+    """A review that cannot be applied; ``status`` is the HTTP answer, the message its text."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def review_deposit(exchanger: Exchanger, coin: str, deposit_id: str, action: str,
+                   note: str) -> dict[str, Any]:
+    """Apply ``action`` to the deposit ``coin/deposit_id``; return the updated record."""
+    if action not in REVIEW_ACTIONS:
+        raise ReviewError(400, "Invalid action: use one of " + ", ".join(sorted(REVIEW_ACTIONS)))
+    store = exchanger.store
+    key = deposit_key(coin, deposit_id)
+    record = store.get(key)
+    if record is None:
+        raise ReviewError(404, "Deposit not found")
+    target, meaning = REVIEW_ACTIONS[action]
+    changes: dict[str, Any] = {"review_reason": "", "last_error": "",
+                               "review_note": f"{action}: {note}".strip()}
+    if action == "cancel":
+        changes.update({"error": note or "cancelled by operator",
+                        "error_kind": "cancelled_by_operator"})
+    try:
+        if action == "retry":
+            refusal = exchanger.retry_refusal(record.get("payout_id") or "")
+            if refusal:
+                raise ReviewError(409, refusal)
+            updated = store.release_for_payment(key, changes)
+        else:
+            updated = store.transition(key, Status.NEEDS_REVIEW, target, changes)
+    except Conflict as exc:
+        raise ReviewError(409, str(exc)) from None
+    log.warning("operator review of %s: %s (%s) note=%r", key, action, meaning, note)
+    exchanger.wake()
+    return updated
