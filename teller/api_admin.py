@@ -16,20 +16,23 @@ import tempfile
 import time
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, Response, request
+from flask import Blueprint, Flask, Response, request
 
-from common.units import COIN_DECIMALS, format_units
+from common.units import COIN_DECIMALS
 from exchanger.review import ReviewError, review_deposit
 from ledger.accounting import accounting
-from ledger.status import STORED_STATUSES, Status
+from ledger.status import Status
 
-from .http import error_response, install_error_handlers, json_response
+from .context import services
+from .http import error_response, json_response
 from .jsonbody import BodyError, decode_object, string_field
+from .metrics import prometheus_metrics
 
 if TYPE_CHECKING:
     from .service import Service
 
 log = logging.getLogger(__name__)
+
 
 def _coin_decimals(service: Service, coin: str) -> int:
     for token in service.config.eth_tokens:
@@ -43,130 +46,93 @@ def accounting_report(service: Service) -> dict[str, Any]:
                       service.sender.decimals, service.sender.token)
 
 
-def prometheus_metrics(service: Service) -> str:
-    lines: list[str] = []
-
-    def metric(name: str, kind: str, help_text: str, samples: list[tuple[str, Any]]) -> None:
-        lines.append(f"# HELP {name} {help_text}")
-        lines.append(f"# TYPE {name} {kind}")
-        for labels, value in samples:
-            lines.append(f"{name}{labels} {value}")
-
-    counts = service.store.counts()
-    errors = service.store.error_count()
-    coins = sorted({c for c, _ in counts} | set(service.pool_coins()))
-    metric("teller_deposits", "gauge", "Deposits by coin and status.",
-           [(f'{{coin="{c}",status="{s}"}}', counts.get((c, str(s)), 0))
-            for c in coins for s in STORED_STATUSES])
-    metric("teller_deposit_errors", "gauge", "Deposits finished or held with an error.",
-           [("", errors)])
-    ex = service.exchanger
-    metric("teller_payouts_broadcast_total", "counter",
-           "Payout transactions accepted by the node since start.", [("", ex.payouts_broadcast)])
-    metric("teller_payouts_confirmed_total", "counter",
-           "Payout transactions confirmed since start.", [("", ex.payouts_confirmed)])
-    metric("teller_payouts_open", "gauge", "Payouts persisted and not yet confirmed.",
-           [("", service.store.open_payout_count())])
-    metric("teller_sender_error", "gauge", "1 while the sender reports an error.",
-           [("", int(bool(ex.sender_error)))])
-    try:
-        balance = service.sender.balance().coins
-        metric("teller_sender_balance", "gauge",
-               "Spendable hot-wallet balance in whole payout tokens.",
-               [(f'{{token="{service.sender.token}"}}',
-                 format_units(balance, service.sender.decimals))])
-    except Exception as exc:  # noqa: BLE001 - a metric must not fail the scrape
-        log.debug("balance unavailable for metrics: %s", exc)
-    metric("teller_address_pool_remaining", "gauge", "Free deposit addresses per coin.",
-           [(f'{{coin="{c}"}}', service.pool.remaining(c)) for c in service.pool_coins()])
-    scanner_samples = []
-    for coin, scanner in service.scanners.items():
-        info = scanner.health()
-        scanner_samples.append((f'{{coin="{coin}"}}', info.get("lag_blocks", 0)))
-    metric("teller_scanner_lag_blocks", "gauge", "Blocks between the node's tip and the cursor.",
-           scanner_samples)
-    metric("teller_uptime_seconds", "gauge", "Seconds since start.",
-           [("", int(service.uptime()))])
-    return "\n".join(lines) + "\n"
+admin = Blueprint("admin", __name__)
 
 
-def create_admin_app(service: Service) -> Flask:
+@admin.get("/api/deposit-addresses")
+def deposit_addresses() -> Response:
+    service = services()
     cfg = service.config
-    app = Flask("teller.admin", static_folder=None)
-    install_error_handlers(app)
+    result = {}
+    for coin in [*("BTC", "ETH", "SKY", "LTC"), *cfg.token_symbols()]:
+        pool_coin = cfg.pool_coin(coin)
+        enabled = cfg.coin_enabled(coin)
+        result[coin] = {
+            "address_manager_enabled": enabled,
+            "remaining_addresses": service.pool.remaining(pool_coin) if enabled else 0,
+            "scanning_addresses": service.store.bound_addresses(coin),
+            "scanning_enabled": enabled and not cfg.dummy_scanner_for(coin),
+        }
+    return json_response(result)
 
-    @app.get("/api/deposit-addresses")
-    def deposit_addresses() -> Response:
-        result = {}
-        for coin in [*("BTC", "ETH", "SKY", "LTC"), *cfg.token_symbols()]:
-            pool_coin = cfg.pool_coin(coin)
-            enabled = cfg.coin_enabled(coin)
-            result[coin] = {
-                "address_manager_enabled": enabled,
-                "remaining_addresses": service.pool.remaining(pool_coin) if enabled else 0,
-                "scanning_addresses": service.store.bound_addresses(coin),
-                "scanning_enabled": enabled and not cfg.dummy_scanner_for(coin),
-            }
-        return json_response(result)
 
-    @app.get("/api/deposits")
-    def deposits() -> Response:
-        status_text = request.args.get("status", "")
-        status = None
-        if status_text:
-            try:
-                status = Status(status_text)
-            except ValueError:
-                return error_response(400, "Invalid status")
-            if status == Status.WAITING_DEPOSIT:
-                return error_response(400, "Invalid status")
-        return json_response({"deposits": service.store.all_deposits(status)})
-
-    @app.get("/api/deposits/errored")
-    def errored() -> Response:
-        return json_response({"deposits": service.store.errored()})
-
-    @app.get("/api/accounting")
-    def get_accounting() -> Response:
-        return json_response(accounting_report(service))
-
-    @app.get("/api/backup")
-    def backup() -> Response:
-        tmpdir = tempfile.mkdtemp(prefix="teller-backup-")
+@admin.get("/api/deposits")
+def deposits() -> Response:
+    service = services()
+    status_text = request.args.get("status", "")
+    status = None
+    if status_text:
         try:
-            service.storage.env.copy(tmpdir, compact=True)
-            path = os.path.join(tmpdir, "data.mdb")
-            with open(path, "rb") as fh:
-                data = fh.read()
-        finally:
-            shutil.rmtree(tmpdir, ignore_errors=True)
-        name = f"teller-{int(time.time())}.mdb"
-        return Response(data, content_type="application/octet-stream", headers={
-            "Content-Disposition": f'attachment; filename="{name}"',
-            "Content-Length": str(len(data))})
+            status = Status(status_text)
+        except ValueError:
+            return error_response(400, "Invalid status")
+        if status == Status.WAITING_DEPOSIT:
+            return error_response(400, "Invalid status")
+    return json_response({"deposits": service.store.all_deposits(status)})
 
-    @app.get("/metrics")
-    def metrics() -> Response:
-        return Response(prometheus_metrics(service),
-                        content_type="text/plain; version=0.0.4; charset=utf-8")
 
-    @app.post("/api/deposits/review")
-    def review() -> Response:
-        """Resolve a ``needs_review`` deposit: {"coin_type","deposit_id","action","note"}."""
-        if request.mimetype != "application/json":
-            return error_response(415, "Invalid content type")
-        try:
-            body = decode_object(request.get_data())
-            coin = string_field(body, "coin_type")
-            deposit_id = string_field(body, "deposit_id")
-            action = string_field(body, "action")
-            note = string_field(body, "note")
-        except BodyError as exc:
-            return error_response(400, f"Invalid json request body: {exc}")
-        try:
-            updated = review_deposit(service.exchanger, coin, deposit_id, action, note)
-        except ReviewError as exc:
-            return error_response(exc.status, str(exc))
-        return json_response(updated)
+@admin.get("/api/deposits/errored")
+def errored() -> Response:
+    return json_response({"deposits": services().store.errored()})
 
-    return app
+
+@admin.get("/api/accounting")
+def get_accounting() -> Response:
+    return json_response(accounting_report(services()))
+
+
+@admin.get("/api/backup")
+def backup() -> Response:
+    tmpdir = tempfile.mkdtemp(prefix="teller-backup-")
+    try:
+        services().storage.env.copy(tmpdir, compact=True)
+        path = os.path.join(tmpdir, "data.mdb")
+        with open(path, "rb") as fh:
+            data = fh.read()
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+    name = f"teller-{int(time.time())}.mdb"
+    return Response(data, content_type="application/octet-stream", headers={
+        "Content-Disposition": f'attachment; filename="{name}"',
+        "Content-Length": str(len(data))})
+
+
+@admin.get("/metrics")
+def metrics() -> Response:
+    return Response(prometheus_metrics(services()),
+                    content_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+@admin.post("/api/deposits/review")
+def review() -> Response:
+    """Resolve a ``needs_review`` deposit: {"coin_type","deposit_id","action","note"}."""
+    if request.mimetype != "application/json":
+        return error_response(415, "Invalid content type")
+    try:
+        body = decode_object(request.get_data())
+        coin = string_field(body, "coin_type")
+        deposit_id = string_field(body, "deposit_id")
+        action = string_field(body, "action")
+        note = string_field(body, "note")
+    except BodyError as exc:
+        return error_response(400, f"Invalid json request body: {exc}")
+    try:
+        updated = review_deposit(services().exchanger, coin, deposit_id, action, note)
+    except ReviewError as exc:
+        return error_response(exc.status, str(exc))
+    return json_response(updated)
+
+
+def init_app(app: Flask, service: Service) -> None:
+    """Register the admin routes on ``app``."""
+    app.register_blueprint(admin)

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from flask import Flask, Response, request
+from flask import Blueprint, Flask, Response, request
 
 from scanner.dummy import DummyDepositError
 from sender.dummy import DummySender
 
-from .http import error_response, install_error_handlers, json_response
+from .context import services
+from .http import error_response, json_response
 
 if TYPE_CHECKING:
     from .service import Service
@@ -47,66 +48,76 @@ def _uint(text: str, limit: int = _UINT64_MAX) -> int | None:
     return None if value > limit else value
 
 
-def create_dummy_app(service: Service) -> Flask:
-    app = Flask("teller.dummy", static_folder=None)
-    install_error_handlers(app)
+def scanner_deposit() -> Response:
+    service = services()
     cfg = service.config
+    addr = _param("addr")
+    if not addr:
+        return error_response(400, "addr required")
+    value = _number("value")
+    if isinstance(value, Response):
+        return value
+    height = _number("height")
+    if isinstance(height, Response):
+        return height
+    tx = _param("tx")
+    if not tx:
+        return error_response(400, "tx required")
+    if len(tx.encode()) > _MAX_TX_BYTES:
+        return error_response(400, "invalid tx")
+    n = _number("n", default="0")
+    if isinstance(n, Response):
+        return n
+    if n > _UINT32_MAX:
+        return error_response(400, "n too large")
+    coin = _param("coin") or "BTC"
+    if coin not in cfg.deposit_coins():
+        return error_response(400, "invalid coin")
+    if not cfg.coin_enabled(coin) or not cfg.dummy_scanner_for(coin):
+        return error_response(400, f"{coin} is not served by the dummy scanner")
+    assert service.dummy_scanner is not None  # registered only with a dummy scanner
+    try:
+        service.dummy_scanner.deposit(coin, addr, value, height, tx, n)
+    except DummyDepositError as exc:
+        return error_response(400, str(exc))
+    return Response("", status=200, content_type="text/plain; charset=utf-8")
 
+
+def _dummy_sender() -> DummySender:
+    sender = services().sender
+    assert isinstance(sender, DummySender)  # registered only with the dummy sender
+    return sender
+
+
+def broadcasts() -> Response:
+    # ?confirmed=false (an extension) lists only what still needs confirming.
+    unconfirmed = request.args.get("confirmed", "").lower() == "false"
+    return json_response(_dummy_sender().broadcasts(unconfirmed_only=unconfirmed))
+
+
+def confirm() -> Response:
+    txid, seq_text = _param("txid"), _param("seq")
+    if not txid and not seq_text:
+        return error_response(400, "txid or seq required")
+    seq = None
+    if seq_text:
+        seq = _uint(seq_text)
+        if seq is None:
+            return error_response(400, "invalid seq")
+    if not _dummy_sender().confirm(txid=txid or None, seq=seq):
+        return error_response(404, "txn not found")
+    services().exchanger.wake_confirmations(txid or None)
+    return Response("", status=200, content_type="text/plain; charset=utf-8")
+
+
+def init_app(app: Flask, service: Service) -> None:
+    """Register what this teller has of the dummy API: the scanner route only with a dummy
+    scanner, the sender routes only with the dummy sender (else they are 404s, as in Go)."""
+    bp = Blueprint("dummy", __name__)  # per app: which routes exist depends on the service
     if service.dummy_scanner is not None:
-        @app.route("/dummy/scanner/deposit", methods=["GET", "POST"])
-        def scanner_deposit() -> Response:
-            addr = _param("addr")
-            if not addr:
-                return error_response(400, "addr required")
-            value = _number("value")
-            if isinstance(value, Response):
-                return value
-            height = _number("height")
-            if isinstance(height, Response):
-                return height
-            tx = _param("tx")
-            if not tx:
-                return error_response(400, "tx required")
-            if len(tx.encode()) > _MAX_TX_BYTES:
-                return error_response(400, "invalid tx")
-            n = _number("n", default="0")
-            if isinstance(n, Response):
-                return n
-            if n > _UINT32_MAX:
-                return error_response(400, "n too large")
-            coin = _param("coin") or "BTC"
-            if coin not in cfg.deposit_coins():
-                return error_response(400, "invalid coin")
-            if not cfg.coin_enabled(coin) or not cfg.dummy_scanner_for(coin):
-                return error_response(400, f"{coin} is not served by the dummy scanner")
-            try:
-                service.dummy_scanner.deposit(coin, addr, value, height, tx, n)
-            except DummyDepositError as exc:
-                return error_response(400, str(exc))
-            return Response("", status=200, content_type="text/plain; charset=utf-8")
-
+        bp.add_url_rule("/dummy/scanner/deposit", "scanner_deposit", scanner_deposit,
+                        methods=["GET", "POST"])
     if isinstance(service.sender, DummySender):
-        sender = service.sender
-
-        @app.get("/dummy/sender/broadcasts")
-        def broadcasts() -> Response:
-            # ?confirmed=false (an extension) lists only what still needs confirming.
-            unconfirmed = request.args.get("confirmed", "").lower() == "false"
-            return json_response(sender.broadcasts(unconfirmed_only=unconfirmed))
-
-        @app.route("/dummy/sender/confirm", methods=["GET", "POST"])
-        def confirm() -> Response:
-            txid, seq_text = _param("txid"), _param("seq")
-            if not txid and not seq_text:
-                return error_response(400, "txid or seq required")
-            seq = None
-            if seq_text:
-                seq = _uint(seq_text)
-                if seq is None:
-                    return error_response(400, "invalid seq")
-            if not sender.confirm(txid=txid or None, seq=seq):
-                return error_response(404, "txn not found")
-            service.exchanger.wake_confirmations(txid or None)
-            return Response("", status=200, content_type="text/plain; charset=utf-8")
-
-    return app
+        bp.add_url_rule("/dummy/sender/broadcasts", "broadcasts", broadcasts, methods=["GET"])
+        bp.add_url_rule("/dummy/sender/confirm", "confirm", confirm, methods=["GET", "POST"])
+    app.register_blueprint(bp)

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import codecs
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote_plus
 
-from flask import Flask, Response, request, send_from_directory
+from flask import Blueprint, Flask, Response, current_app, request, send_from_directory
 
 from addrs.validate import InvalidAddress
 from common.units import format_units
@@ -24,7 +25,8 @@ from ledger.status import Status
 from ledger.store import BindError, BindLimitReached, PoolEmpty
 
 from .config import resolve_path
-from .http import error_response, install_error_handlers, json_body, json_response
+from .context import config, services
+from .http import error_response, json_body, json_response
 from .jsonbody import BodyError, decode_object, string_field
 from .throttle import Throttle, client_ip
 
@@ -85,149 +87,204 @@ def _unquote(text: str) -> str:
     return unquote_plus(text, errors=_URL_QUOTE_ERRORS)
 
 
-def create_public_app(service: Service) -> Flask:
-    cfg = service.config
-    app = Flask("teller.public", static_folder=None)
-    install_error_handlers(app, "Invalid request method")
-    throttle = Throttle(cfg.web.throttle_max, float(cfg.web.throttle_duration))
-    static_dir = resolve_path(cfg, cfg.web.static_dir) if cfg.web.static_dir else None
+public = Blueprint("public", __name__)
 
-    def receive_address(text: str) -> str:
-        """Validate the buyer's address for the payout token (Skycoin or Ethereum)."""
-        return service.sender.validate_address(text)
 
-    def address_error(exc: InvalidAddress) -> Response:
-        kind = "skycoin" if service.sender.token == "SKY" else "ethereum"
-        message = str(exc)
-        prefix = f"Invalid {kind} address: "
-        return error_response(400, message if message.startswith(prefix) else prefix + message)
+class PublicState:
+    """What the public app keeps between requests: the throttle and the /api/status bodies."""
 
-    def throttle_response(remote_addr: str | None, forwarded: str | None,
-                          path: str) -> Response | None:
-        """The 429 answer if this client is over its limit on ``path``, else None."""
-        if path not in THROTTLED_PATHS or not throttle.enabled:
-            return None
-        ip = client_ip(remote_addr, forwarded, cfg.web.behind_proxy)
-        if throttle.allow(ip, path):
-            return None
-        return error_response(429, "You have reached maximum request limit.", {
-            "X-Rate-Limit-Limit": str(cfg.web.throttle_max),
-            "X-Rate-Limit-Duration": f"{int(cfg.web.throttle_duration)}s",
-            "X-Rate-Limit-Request-Forwarded-For": forwarded or "",
-            "X-Rate-Limit-Request-Remote-Addr": remote_addr or "",
-        })
+    def __init__(self, service: Service) -> None:
+        web = service.config.web
+        self.throttle = Throttle(web.throttle_max, float(web.throttle_duration))
+        # receive address -> ((storage version, second), JSON body): wallets poll /api/status,
+        # and the body only changes on a write or, for waiting_deposit entries, with the
+        # clock second.
+        self.bodies: dict[str, tuple[tuple[int, int], bytes]] = {}
 
-    def secure(response: Response, forwarded_proto: str | None) -> Response:
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        if cfg.web.behind_proxy and forwarded_proto == "https":
-            response.headers["Strict-Transport-Security"] = "max-age=31536000"
-        return response
 
-    # receive address -> ((storage version, second), JSON body): wallets poll /api/status, and
-    # the body only changes on a write or, for waiting_deposit entries, with the clock second.
-    bodies: dict[str, tuple[tuple[int, int], bytes]] = {}
+def _state() -> PublicState:
+    return current_app.extensions[_STATE]  # type: ignore[no-any-return]
 
-    def status_lookup(raw_address: str) -> bytes | Response:
-        """The JSON body for a receive address, or the plain-text error Response."""
-        sky_address = raw_address.strip(" \t\n\r")
-        if not sky_address:
-            return error_response(400, "Missing skyaddr")
-        try:
-            sky_address = receive_address(sky_address)
-        except InvalidAddress as exc:
-            return address_error(exc)
-        key = (service.storage.version(), service.store.now())
-        cached = bodies.get(sky_address)
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        statuses = service.store.statuses_for(sky_address)
-        body = json_body({"statuses": statuses} if statuses else {})
-        if len(bodies) > 10_000:
-            bodies.clear()
-        bodies[sky_address] = (key, body)
-        return body
 
-    def status_response(raw_address: str) -> Response:
-        answer = status_lookup(raw_address)
-        if isinstance(answer, Response):
-            return answer
-        return Response(answer, status=200, content_type="application/json")
+_STATE = "teller.public"
 
-    @app.before_request
-    def apply_throttle() -> Response | None:
-        return throttle_response(request.remote_addr, request.headers.get("X-Forwarded-For"),
-                                 request.path)
 
-    @app.after_request
-    def add_headers(response: Response) -> Response:
-        secure(response, request.headers.get("X-Forwarded-Proto"))
-        origin = request.headers.get("Origin")
-        if origin and (origin in cfg.web.cors_allowed or "*" in cfg.web.cors_allowed):
-            response.headers["Access-Control-Allow-Origin"] = origin
-            response.headers["Vary"] = "Origin"
-            if request.method == "OPTIONS":
-                response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
-                response.headers["Access-Control-Allow-Headers"] = "Content-Type"
-        return response
+def _receive_address(service: Service, text: str) -> str:
+    """Validate the buyer's address for the payout token (Skycoin or Ethereum)."""
+    return service.sender.validate_address(text)
 
-    def method_not_allowed(allowed: str) -> Response:
-        return error_response(405, "Invalid request method", {"Allow": allowed})
 
-    @app.route("/api/bind", methods=["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
-    def bind() -> Response:
+def _address_error(service: Service, exc: InvalidAddress) -> Response:
+    kind = "skycoin" if service.sender.token == "SKY" else "ethereum"
+    message = str(exc)
+    prefix = f"Invalid {kind} address: "
+    return error_response(400, message if message.startswith(prefix) else prefix + message)
+
+
+def throttle_response(service: Service, state: PublicState, remote_addr: str | None,
+                      forwarded: str | None, path: str) -> Response | None:
+    """The 429 answer if this client is over its limit on ``path``, else None."""
+    web = service.config.web
+    if path not in THROTTLED_PATHS or not state.throttle.enabled:
+        return None
+    ip = client_ip(remote_addr, forwarded, web.behind_proxy)
+    if state.throttle.allow(ip, path):
+        return None
+    return error_response(429, "You have reached maximum request limit.", {
+        "X-Rate-Limit-Limit": str(web.throttle_max),
+        "X-Rate-Limit-Duration": f"{int(web.throttle_duration)}s",
+        "X-Rate-Limit-Request-Forwarded-For": forwarded or "",
+        "X-Rate-Limit-Request-Remote-Addr": remote_addr or "",
+    })
+
+
+def secure(service: Service, response: Response, forwarded_proto: str | None) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if service.config.web.behind_proxy and forwarded_proto == "https":
+        response.headers["Strict-Transport-Security"] = "max-age=31536000"
+    return response
+
+
+def status_lookup(service: Service, state: PublicState, raw_address: str) -> bytes | Response:
+    """The JSON body for a receive address, or the plain-text error Response."""
+    sky_address = raw_address.strip(" \t\n\r")
+    if not sky_address:
+        return error_response(400, "Missing skyaddr")
+    try:
+        sky_address = _receive_address(service, sky_address)
+    except InvalidAddress as exc:
+        return _address_error(service, exc)
+    key = (service.storage.version(), service.store.now())
+    bodies = state.bodies
+    cached = bodies.get(sky_address)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    statuses = service.store.statuses_for(sky_address)
+    body = json_body({"statuses": statuses} if statuses else {})
+    if len(bodies) > 10_000:
+        bodies.clear()
+    bodies[sky_address] = (key, body)
+    return body
+
+
+@public.before_request
+def apply_throttle() -> Response | None:
+    return throttle_response(services(), _state(), request.remote_addr,
+                             request.headers.get("X-Forwarded-For"), request.path)
+
+
+@public.after_app_request
+def add_headers(response: Response) -> Response:
+    cfg = config()
+    secure(services(), response, request.headers.get("X-Forwarded-Proto"))
+    origin = request.headers.get("Origin")
+    if origin and (origin in cfg.web.cors_allowed or "*" in cfg.web.cors_allowed):
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Vary"] = "Origin"
         if request.method == "OPTIONS":
-            return Response(status=204)
-        if request.method != "POST":
-            return method_not_allowed("POST")
-        if request.mimetype != "application/json":
-            return error_response(415, "Invalid content type")
-        try:
-            body = decode_object(request.get_data())
-            sky_address = (string_field(body, "skyaddr") or string_field(body, "address"))
-            coin_type = string_field(body, "coin_type")
-        except BodyError as exc:
-            return error_response(400, f"Invalid json request body: {exc}")
-        sky_address = sky_address.strip(" \t\n\r")
-        if not sky_address:
-            return error_response(400, "Missing skyaddr")
-        if not coin_type:
-            return error_response(400, "Missing coin_type")
-        if coin_type not in cfg.deposit_coins():
-            return error_response(400, "Invalid coin_type")
-        if not cfg.coin_enabled(coin_type):
-            return error_response(400, f"{coin_type} not enabled")
-        try:
-            sky_address = receive_address(sky_address)
-        except InvalidAddress as exc:
-            return address_error(exc)
-        if not cfg.teller.bind_enabled:
-            return error_response(403, "Address binding is disabled")
-        try:
-            binding = service.store.bind(coin_type, sky_address,
-                                         pool_coin=cfg.pool_coin(coin_type),
-                                         buy_method=cfg.sky_exchanger.buy_method,
-                                         max_bound=cfg.teller.max_bound_addrs)
-        except PoolEmpty as exc:
-            log.error("notice=WATCH %s pool is empty: a buyer could not bind", coin_type)
-            return error_response(503, str(exc))
-        except BindLimitReached as exc:
-            return error_response(409, str(exc))
-        except BindError as exc:
-            log.error("bind failed: %s", exc)
-            return error_response(500, "Internal Server Error")
-        log.info("bound %s %s to %s", coin_type, binding["address"], sky_address)
-        service.check_pools()
-        return json_response({"deposit_address": binding["address"], "coin_type": coin_type,
-                              "buy_method": binding["buy_method"]})
+            response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+            response.headers["Access-Control-Allow-Headers"] = "Content-Type"
+    return response
 
-    @app.route("/api/status", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
-    def status() -> Response:
-        if request.method != "GET":
-            return method_not_allowed("GET")
-        return status_response(request.args.get("skyaddr") or request.args.get("address") or "")
 
-    flask_wsgi = app.wsgi_app
+def _method_not_allowed(allowed: str) -> Response:
+    return error_response(405, "Invalid request method", {"Allow": allowed})
+
+
+@public.route("/api/bind", methods=["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
+def bind() -> Response:
+    if request.method == "OPTIONS":
+        return Response(status=204)
+    if request.method != "POST":
+        return _method_not_allowed("POST")
+    if request.mimetype != "application/json":
+        return error_response(415, "Invalid content type")
+    service = services()
+    cfg = service.config
+    try:
+        body = decode_object(request.get_data())
+        sky_address = (string_field(body, "skyaddr") or string_field(body, "address"))
+        coin_type = string_field(body, "coin_type")
+    except BodyError as exc:
+        return error_response(400, f"Invalid json request body: {exc}")
+    sky_address = sky_address.strip(" \t\n\r")
+    if not sky_address:
+        return error_response(400, "Missing skyaddr")
+    if not coin_type:
+        return error_response(400, "Missing coin_type")
+    if coin_type not in cfg.deposit_coins():
+        return error_response(400, "Invalid coin_type")
+    if not cfg.coin_enabled(coin_type):
+        return error_response(400, f"{coin_type} not enabled")
+    try:
+        sky_address = _receive_address(service, sky_address)
+    except InvalidAddress as exc:
+        return _address_error(service, exc)
+    if not cfg.teller.bind_enabled:
+        return error_response(403, "Address binding is disabled")
+    try:
+        binding = service.store.bind(coin_type, sky_address,
+                                     pool_coin=cfg.pool_coin(coin_type),
+                                     buy_method=cfg.sky_exchanger.buy_method,
+                                     max_bound=cfg.teller.max_bound_addrs)
+    except PoolEmpty as exc:
+        log.error("notice=WATCH %s pool is empty: a buyer could not bind", coin_type)
+        return error_response(503, str(exc))
+    except BindLimitReached as exc:
+        return error_response(409, str(exc))
+    except BindError as exc:
+        log.error("bind failed: %s", exc)
+        return error_response(500, "Internal Server Error")
+    log.info("bound %s %s to %s", coin_type, binding["address"], sky_address)
+    service.check_pools()
+    return json_response({"deposit_address": binding["address"], "coin_type": coin_type,
+                          "buy_method": binding["buy_method"]})
+
+
+@public.route("/api/status", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
+def status() -> Response:
+    if request.method != "GET":
+        return _method_not_allowed("GET")
+    answer = status_lookup(services(), _state(),
+                           request.args.get("skyaddr") or request.args.get("address") or "")
+    if isinstance(answer, Response):
+        return answer
+    return Response(answer, status=200, content_type="application/json")
+
+
+@public.route("/api/config", methods=["GET"])
+def config_view() -> Response:
+    return json_response(config_report(services()))
+
+
+@public.route("/api/health", methods=["GET"])
+def health() -> Response:
+    return json_response(health_report(services()))
+
+
+def _static_file(path: str) -> Response:
+    cfg = config()
+    return send_from_directory(resolve_path(cfg, cfg.web.static_dir), path)
+
+
+def init_app(app: Flask, service: Service) -> None:
+    """Register the public routes on ``app``, with its throttle, the buyer page's static
+    files (``web.static_dir``, when it exists) and the /api/status fast path."""
+    cfg = service.config
+    state = PublicState(service)
+    app.extensions[_STATE] = state
+    app.register_blueprint(public)
+    static_dir = resolve_path(cfg, cfg.web.static_dir) if cfg.web.static_dir else None
+    if static_dir is not None and Path(static_dir).is_dir():
+        app.add_url_rule("/", "static_files", _static_file, defaults={"path": "index.html"})
+        app.add_url_rule("/<path:path>", "static_files", _static_file)
+    app.wsgi_app = _status_fast_path(service, state, app.wsgi_app)  # type: ignore[method-assign]
+
+
+def _status_fast_path(service: Service, state: PublicState,
+                      flask_wsgi: Callable[..., Any]) -> Callable[..., Any]:
+    behind_proxy = service.config.web.behind_proxy
 
     def status_fast_path(environ: dict[str, Any], start_response: Any) -> Any:
         """GET /api/status without Flask's dispatch: the endpoint every wallet polls.
@@ -239,65 +296,56 @@ def create_public_app(service: Service) -> Flask:
                 or "HTTP_ORIGIN" in environ):
             return flask_wsgi(environ, start_response)
         answer: bytes | Response | None = throttle_response(
-            environ.get("REMOTE_ADDR"), environ.get("HTTP_X_FORWARDED_FOR"), "/api/status")
+            service, state, environ.get("REMOTE_ADDR"), environ.get("HTTP_X_FORWARDED_FOR"),
+            "/api/status")
         if answer is None:
             query = environ.get("QUERY_STRING", "")
             raw = query_param(query, "skyaddr") or query_param(query, "address")
-            answer = status_lookup(raw)
+            answer = status_lookup(service, state, raw)
         if isinstance(answer, Response):  # a 4xx: rare, built the ordinary way
-            return secure(answer, environ.get("HTTP_X_FORWARDED_PROTO"))(environ,
-                                                                          start_response)
+            return secure(service, answer, environ.get("HTTP_X_FORWARDED_PROTO"))(
+                environ, start_response)
         headers = [("Content-Type", "application/json"), *SECURITY_HEADERS.items(),
                    ("Content-Length", str(len(answer)))]
-        if cfg.web.behind_proxy and environ.get("HTTP_X_FORWARDED_PROTO") == "https":
+        if behind_proxy and environ.get("HTTP_X_FORWARDED_PROTO") == "https":
             headers.append(("Strict-Transport-Security", "max-age=31536000"))
         start_response("200 OK", headers)
         return [answer]
 
-    app.wsgi_app = status_fast_path  # type: ignore[method-assign]
+    return status_fast_path
 
-    @app.route("/api/config", methods=["GET"])
-    def config() -> Response:
-        ex = cfg.sky_exchanger
-        deposits: dict[str, Any] = {}
-        for coin in cfg.deposit_coins():
-            rate = cfg.rate_for(coin)
-            if coin == "SKY":
-                display = rate or "1"
-            elif rate:
-                display = fixed_rate_display(rate, ex.max_decimals, service.sender.decimals)
-            else:
-                display = "0"
-            minimum = "0"
-            if coin == "BTC":
-                minimum = format(ex.c2cx.btc_minimum_volume.normalize(), "f")
-            scanner = cfg.scanner_for(cfg.pool_coin(coin))
-            deposits[coin.lower()] = {
-                "enabled": cfg.coin_enabled(coin),
-                "confirmations_required": scanner.confirmations_required,
-                "fixed_exchange_rate": display,
-                "passthrough_minimum_volume": minimum,
-            }
-        return json_response({
-            "enabled": cfg.teller.bind_enabled,
-            "buy_method": ex.buy_method,
-            "max_bound_addrs": cfg.teller.max_bound_addrs,
-            "max_decimals": ex.max_decimals,
-            "deposits": deposits,
-            "payout_token": service.sender.token,
-        })
 
-    @app.route("/api/health", methods=["GET"])
-    def health() -> Response:
-        return json_response(health_report(service))
-
-    if static_dir is not None and Path(static_dir).is_dir():
-        @app.route("/", defaults={"path": "index.html"})
-        @app.route("/<path:path>")
-        def static_files(path: str) -> Response:
-            return send_from_directory(static_dir, path)
-
-    return app
+def config_report(service: Service) -> dict[str, Any]:
+    """/api/config: what a wallet needs to know before binding (the Go teller's shape)."""
+    cfg = service.config
+    ex = cfg.sky_exchanger
+    deposits: dict[str, Any] = {}
+    for coin in cfg.deposit_coins():
+        rate = cfg.rate_for(coin)
+        if coin == "SKY":
+            display = rate or "1"
+        elif rate:
+            display = fixed_rate_display(rate, ex.max_decimals, service.sender.decimals)
+        else:
+            display = "0"
+        minimum = "0"
+        if coin == "BTC":
+            minimum = format(ex.c2cx.btc_minimum_volume.normalize(), "f")
+        scanner = cfg.scanner_for(cfg.pool_coin(coin))
+        deposits[coin.lower()] = {
+            "enabled": cfg.coin_enabled(coin),
+            "confirmations_required": scanner.confirmations_required,
+            "fixed_exchange_rate": display,
+            "passthrough_minimum_volume": minimum,
+        }
+    return {
+        "enabled": cfg.teller.bind_enabled,
+        "buy_method": ex.buy_method,
+        "max_bound_addrs": cfg.teller.max_bound_addrs,
+        "max_decimals": ex.max_decimals,
+        "deposits": deposits,
+        "payout_token": service.sender.token,
+    }
 
 
 def health_report(service: Service) -> dict[str, Any]:

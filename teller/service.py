@@ -136,9 +136,7 @@ class Service:
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self, *, serve: bool = True) -> None:
-        from .api_admin import create_admin_app
-        from .api_dummy import create_dummy_app
-        from .api_public import create_public_app
+        from .app import create_app
 
         self.exchanger.start()
         for scanner in self.scanners.values():
@@ -146,10 +144,11 @@ class Service:
         if not serve:
             return
         cfg = self.config
-        self.servers.append(Server(create_public_app(self), cfg.web.http_addr, "public"))
-        self.servers.append(Server(create_admin_app(self), cfg.admin_panel.host, "admin"))
+        self.servers.append(Server(create_app(cfg, self, "public"), cfg.web.http_addr, "public"))
+        self.servers.append(Server(create_app(cfg, self, "admin"), cfg.admin_panel.host, "admin"))
         if cfg.dummy.scanner or cfg.dummy.sender:
-            self.servers.append(Server(create_dummy_app(self), cfg.dummy.http_addr, "dummy"))
+            self.servers.append(Server(create_app(cfg, self, "dummy"), cfg.dummy.http_addr,
+                                       "dummy"))
         for server in self.servers:
             server.start()
         self.check_pools()
