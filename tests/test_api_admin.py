@@ -22,7 +22,6 @@ from tests.support.service import (
     assert_json,
     sky_address,
     start_teller,
-    teller,  # noqa: F401
 )
 
 log = logging.getLogger(__name__)

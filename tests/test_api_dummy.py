@@ -16,7 +16,6 @@ from tests.support.service import (
     assert_json,
     sky_address,
     start_teller,
-    teller,  # noqa: F401
 )
 
 log = logging.getLogger(__name__)
@@ -151,7 +150,7 @@ def test_dummy_routes_only_when_enabled(tmp_path: Path) -> None:
         t.close()
 
 
-def test_numbers_must_be_ascii_and_fit_go_integers(teller) -> None:  # noqa: F811
+def test_numbers_must_be_ascii_and_fit_go_integers(teller) -> None:
     """Python's int() takes "٣" and unbounded digits; Go's strconv does not, nor do we."""
     address = teller.bind(SKY_ADDR)
     base = {"addr": address, "value": "1", "height": "1", "tx": "ab", "n": "0"}
@@ -167,7 +166,7 @@ def test_numbers_must_be_ascii_and_fit_go_integers(teller) -> None:  # noqa: F81
     assert teller.deposits() == []
 
 
-def test_huge_numbers_and_ids_are_400_and_record_nothing(teller) -> None:  # noqa: F811
+def test_huge_numbers_and_ids_are_400_and_record_nothing(teller) -> None:
     """int() refuses more than 4300 digits and LMDB keys hold 511 bytes: both were a 500."""
     address = teller.bind(SKY_ADDR)
     base = {"addr": address, "value": "1", "height": "1", "tx": "ab", "n": "0"}

@@ -13,7 +13,6 @@ from tests.support.service import (
     assert_json,
     sky_address,
     start_teller,
-    teller,  # noqa: F401
 )
 from tests.support.wait import wait_until
 

@@ -15,7 +15,6 @@ from tests.support.service import (
     assert_api_error,
     assert_json,
     sky_address,
-    teller,  # noqa: F401
 )
 
 log = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from marketdata import InvalidArgument, MarketData
-from tests.support.clock import set_tz, utc  # noqa: F401 - set_tz is a fixture
+from tests.support.clock import utc
 
 MARKET = "SKYBTC"
 

@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 
-from tests.support.fixtures import litecoin_node  # noqa: F401 - fixture
 from tests.support.nodes import LitecoinNode
 from tests.support.service import TellerHarness, assert_json, sky_address, start_teller
 from tests.support.wait import wait_until
@@ -89,7 +88,7 @@ def vout_index(node: LitecoinNode, txid: str, address: str) -> int:
 
 
 def test_deposit_is_credited_only_after_n_confirmations(
-        tmp_path: Path, litecoin_node: LitecoinNode) -> None:  # noqa: F811
+        tmp_path: Path, litecoin_node: LitecoinNode) -> None:
     node = litecoin_node
     with ltc_teller(tmp_path, node, confirmations=3, buyer_no=1) as (t, buyer, address):
         assert address.startswith("rltc1")
@@ -125,7 +124,7 @@ def test_deposit_is_credited_only_after_n_confirmations(
 
 
 def test_two_outputs_of_one_transaction_are_two_deposits_with_their_index(
-        tmp_path: Path, litecoin_node: LitecoinNode) -> None:  # noqa: F811
+        tmp_path: Path, litecoin_node: LitecoinNode) -> None:
     node = litecoin_node
     t = start_ltc_teller(tmp_path, node, confirmations=1)
     try:
@@ -149,7 +148,7 @@ def test_two_outputs_of_one_transaction_are_two_deposits_with_their_index(
 
 
 def test_restart_resumes_from_the_cursor_without_rescan_or_duplicate(
-        tmp_path: Path, litecoin_node: LitecoinNode) -> None:  # noqa: F811
+        tmp_path: Path, litecoin_node: LitecoinNode) -> None:
     node = litecoin_node
     with ltc_teller(tmp_path, node, confirmations=1, buyer_no=3) as (t, buyer, address):
         node.wallet_rpc.sendtoaddress(address, Decimal("1"))
@@ -176,7 +175,7 @@ def test_restart_resumes_from_the_cursor_without_rescan_or_duplicate(
 
 
 def test_reorg_before_confirmation_never_credits(
-        tmp_path: Path, litecoin_node: LitecoinNode) -> None:  # noqa: F811
+        tmp_path: Path, litecoin_node: LitecoinNode) -> None:
     node = litecoin_node
     with ltc_teller(tmp_path, node, confirmations=3, buyer_no=4) as (t, buyer, address):
         node.wallet_rpc.sendtoaddress(address, Decimal("0.7"))
@@ -196,7 +195,7 @@ def test_reorg_before_confirmation_never_credits(
 
 
 def test_invalidateblock_under_an_unpaid_deposit_cancels_it_and_remining_revives_it(
-        tmp_path: Path, litecoin_node: LitecoinNode) -> None:  # noqa: F811
+        tmp_path: Path, litecoin_node: LitecoinNode) -> None:
     node = litecoin_node
     with ltc_teller(tmp_path, node, confirmations=1, buyer_no=5) as (t, buyer, address):
         txid = node.wallet_rpc.sendtoaddress(address, Decimal("0.25"))
@@ -222,7 +221,7 @@ def test_invalidateblock_under_an_unpaid_deposit_cancels_it_and_remining_revives
 
 
 def test_node_stopped_and_restarted_scanner_recovers(
-        tmp_path: Path, litecoin_node: LitecoinNode) -> None:  # noqa: F811
+        tmp_path: Path, litecoin_node: LitecoinNode) -> None:
     node = litecoin_node
     with ltc_teller(tmp_path, node, confirmations=1, buyer_no=6) as (t, buyer, address):
         wait_until(lambda: ltc_health(t)["node_reachable"], 10, message="node reachable")

@@ -23,7 +23,6 @@ from scanner.base import ScanSettings
 from scanner.bitcoind import BitcoindScanner, RPCSettings
 from scanner.cursor import CursorStore
 from scanner.errors import NodeUnavailable, ReorgTooDeep
-from tests.support.fixtures import btcsim  # noqa: F401 - fixture
 from tests.support.process import TellerProcess
 from tests.support.service import assert_json, sky_address, start_teller
 from tests.support.wait import wait_until
@@ -106,7 +105,7 @@ def test_catching_up_in_batches_works_against_core_28(env: Env) -> None:
 
 
 def test_upper_case_bech32_from_the_node_matches_the_stored_form(
-        env: Env, btcsim: SimulatorHandle) -> None:  # noqa: F811
+        env: Env, btcsim: SimulatorHandle) -> None:
     [a] = env.bind(1)
     btcsim.control.mine([[output(a.upper(), 1000)]])
     scanner(env, btcsim).scan_once()
@@ -115,7 +114,7 @@ def test_upper_case_bech32_from_the_node_matches_the_stored_form(
 
 
 def test_shallow_reorg_before_n_confirmations_credits_nothing(
-        env: Env, btcsim: SimulatorHandle) -> None:  # noqa: F811
+        env: Env, btcsim: SimulatorHandle) -> None:
     [a] = env.bind(1)
     s = scanner(env, btcsim, confirmations=3)
     btcsim.control.mine([[output(a, 5000)]])
@@ -132,7 +131,7 @@ def test_shallow_reorg_before_n_confirmations_credits_nothing(
 
 
 def test_same_tx_remined_on_the_winning_branch_is_credited_once(
-        env: Env, btcsim: SimulatorHandle) -> None:  # noqa: F811
+        env: Env, btcsim: SimulatorHandle) -> None:
     [a] = env.bind(1)
     s = scanner(env, btcsim, confirmations=1)
     mined = btcsim.control.mine([[output(a, 5000)]])
@@ -150,7 +149,7 @@ def test_same_tx_remined_on_the_winning_branch_is_credited_once(
 
 
 def test_double_spend_winning_the_reorg_cancels_the_deposit(
-        env: Env, btcsim: SimulatorHandle) -> None:  # noqa: F811
+        env: Env, btcsim: SimulatorHandle) -> None:
     [a] = env.bind(1)
     s = scanner(env, btcsim, confirmations=1)
     coin = {"txid": "ab" * 32, "vout": 0}
@@ -166,7 +165,7 @@ def test_double_spend_winning_the_reorg_cancels_the_deposit(
 
 
 def test_restart_gap_credits_every_deposit_exactly_once(
-        env: Env, btcsim: SimulatorHandle) -> None:  # noqa: F811
+        env: Env, btcsim: SimulatorHandle) -> None:
     addresses = env.bind(12)
     btcsim.control.generate(1)
     first = scanner(env, btcsim, confirmations=2)
@@ -191,7 +190,7 @@ def test_restart_gap_credits_every_deposit_exactly_once(
 
 
 def test_deep_reorg_while_down_cancels_orphaned_deposits_and_credits_the_new_branch(
-        env: Env, btcsim: SimulatorHandle) -> None:  # noqa: F811
+        env: Env, btcsim: SimulatorHandle) -> None:
     addresses = env.bind(3)
     s = scanner(env, btcsim, confirmations=2)
     for i in range(10):
@@ -210,7 +209,7 @@ def test_deep_reorg_while_down_cancels_orphaned_deposits_and_credits_the_new_bra
 
 
 def test_reorg_deeper_than_the_kept_hashes_stops_the_scanner_and_changes_nothing(
-        env: Env, btcsim: SimulatorHandle) -> None:  # noqa: F811
+        env: Env, btcsim: SimulatorHandle) -> None:
     [a] = env.bind(1)
     btcsim.control.generate(5)
     s = scanner(env, btcsim, confirmations=1, keep_hashes=3)
@@ -226,7 +225,7 @@ def test_reorg_deeper_than_the_kept_hashes_stops_the_scanner_and_changes_nothing
 
 
 def test_node_outages_back_off_keep_the_cursor_and_recover(
-        env: Env, btcsim: SimulatorHandle) -> None:  # noqa: F811
+        env: Env, btcsim: SimulatorHandle) -> None:
     [a] = env.bind(1)
     s = scanner(env, btcsim, confirmations=1, scan_period=0.05, max_backoff=0.3)
     s.start()
@@ -261,7 +260,7 @@ def test_node_outages_back_off_keep_the_cursor_and_recover(
 
 @pytest.mark.slow
 def test_reorg_deeper_than_n_after_payout_holds_the_deposit_for_review(
-        tmp_path: Path, btcsim: SimulatorHandle,  # noqa: F811
+        tmp_path: Path, btcsim: SimulatorHandle,
         caplog: pytest.LogCaptureFixture) -> None:
     address = regtest_address(7)
     t = start_teller(tmp_path, f"""
@@ -307,7 +306,7 @@ scanner_coins = ["ETH"]
 
 @pytest.mark.slow
 def test_crash_after_recording_then_reorg_while_down_orphans_the_recorded_deposit(
-        tmp_path: Path, btcsim: SimulatorHandle) -> None:  # noqa: F811
+        tmp_path: Path, btcsim: SimulatorHandle) -> None:
     """SIGKILL between recording a block's deposits and moving the cursor onto it; the block
     leaves the chain while the teller is down. The restarted scanner must still cancel the
     deposit: nothing else remembers which block it came from."""

@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-from tests.support.fixtures import anvil_node  # noqa: F401 - fixture
 from tests.support.nodes import AnvilNode
 from tests.support.service import TellerHarness, assert_json, sky_address, start_teller
 from tests.support.wait import wait_until
@@ -70,7 +69,7 @@ scanner_coins = ["BTC"]
 
 
 @pytest.fixture
-def eth(tmp_path: Path, anvil_node: AnvilNode) -> Iterator[EthSetup]:  # noqa: F811
+def eth(tmp_path: Path, anvil_node: AnvilNode) -> Iterator[EthSetup]:
     setup = start_eth(tmp_path, anvil_node, confirmations=2)
     try:
         yield setup

@@ -29,7 +29,6 @@ from sender.base import (
     TxState,
 )
 from sender.erc20 import ERC20Sender
-from tests.support.fixtures import anvil_node  # noqa: F401
 from tests.support.nodes import AnvilNode
 from tests.support.service import start_teller
 from tests.support.wait import wait_until
@@ -42,7 +41,7 @@ BALANCE_SLOT = 3  # TestToken: name, symbol, totalSupply, balanceOf (decimals/ow
 
 
 @pytest.fixture
-def chain(anvil_node: AnvilNode) -> ChainSetup:  # noqa: F811
+def chain(anvil_node: AnvilNode) -> ChainSetup:
     return setup_chain(anvil_node, tokens=1_000_000_000, eth_wei=10**18)
 
 
@@ -153,7 +152,7 @@ def test_insufficient_token_balance_then_refill(storage, chain) -> None:
     assert chain.token.functions.balanceOf(BUYER).call() == 1_500_000_000
 
 
-def test_insufficient_eth_for_gas_then_refill_confirms_the_same_txid(storage, anvil_node) -> None:  # noqa: F811
+def test_insufficient_eth_for_gas_then_refill_confirms_the_same_txid(storage, anvil_node) -> None:
     chain = setup_chain(anvil_node, tokens=1_000_000, eth_wei=10**12)  # far too little gas
     sender = make_sender(storage, chain)
     with pytest.raises(InsufficientFunds, match="not enough ETH for gas"):
@@ -241,7 +240,7 @@ max_decimals = 3
 
 
 def test_teller_pays_eth_addresses_and_a_sold_out_payout_does_not_block(
-        tmp_path, anvil_node, monkeypatch) -> None:  # noqa: F811
+        tmp_path, anvil_node, monkeypatch) -> None:
     chain = setup_chain(anvil_node, tokens=3_000_000, eth_wei=10**18)  # 3 TUSD
     anvil_node.request("evm_setAutomine", [True])
     monkeypatch.setenv("TELLER_TEST_HOT_KEY", chain.hot.key.hex())
@@ -278,7 +277,7 @@ def test_teller_pays_eth_addresses_and_a_sold_out_payout_does_not_block(
         harness.close()
 
 
-def test_killed_after_persist_restart_broadcasts_the_same_txid_once(tmp_path, anvil_node) -> None:  # noqa: F811
+def test_killed_after_persist_restart_broadcasts_the_same_txid_once(tmp_path, anvil_node) -> None:
     chain = setup_chain(anvil_node, tokens=10**9, eth_wei=10**18)
     anvil_node.request("evm_setAutomine", [True])
     teller = SoakTeller(tmp_path, chain, confirmations=1)
@@ -303,7 +302,7 @@ def test_killed_after_persist_restart_broadcasts_the_same_txid_once(tmp_path, an
 
 
 def test_killed_after_a_replacement_is_persisted_the_restart_sends_it(
-        tmp_path, anvil_node) -> None:  # noqa: F811
+        tmp_path, anvil_node) -> None:
     """The crash point between persisting a replacement and sending it: after the restart
     the persisted replacement goes out, and the buyer is paid once."""
     chain = setup_chain(anvil_node, tokens=10**9, eth_wei=10**18)  # no automine: stays stuck
@@ -416,7 +415,7 @@ def test_unreachable_node_at_start_is_not_fatal(storage, chain, monkeypatch) -> 
 
 
 def test_stuck_payout_is_replaced_with_the_same_nonce_and_pays_once(
-        tmp_path, anvil_node, monkeypatch) -> None:  # noqa: F811
+        tmp_path, anvil_node, monkeypatch) -> None:
     """Nothing is mined for a while: the teller persists and sends fee-bumped replacements
     with the same nonce; once a block comes, exactly one of them pays the buyer."""
     chain = setup_chain(anvil_node, tokens=10_000_000, eth_wei=10**18)
@@ -452,7 +451,7 @@ def test_stuck_payout_is_replaced_with_the_same_nonce_and_pays_once(
 
 
 def test_retry_of_a_forgotten_payout_waits_until_its_nonce_is_spent(
-        tmp_path, anvil_node, monkeypatch) -> None:  # noqa: F811
+        tmp_path, anvil_node, monkeypatch) -> None:
     """A payout held as dead because the node forgot it stays valid: anyone holding its bytes
     can still get it mined while its nonce is unused. An operator's retry (a new payout with a
     new nonce) is refused until another transaction has spent that nonce; then it pays once."""

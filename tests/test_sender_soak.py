@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from bench.soak import run_soak
-from tests.support.fixtures import anvil_node  # noqa: F401
 from tests.support.nodes import AnvilNode
 
 pytestmark = pytest.mark.slow
@@ -19,7 +18,7 @@ SEED = 20261122
 
 @pytest.mark.timeout(240)
 def test_soak_sigkill_pays_every_deposit_exactly_once(tmp_path: Path,
-                                                      anvil_node: AnvilNode) -> None:  # noqa: F811
+                                                      anvil_node: AnvilNode) -> None:
     result = run_soak(anvil_node, tmp_path / "teller", deposits=60, kills=6, seed=SEED,
                       confirmations=2, done_timeout=120)
     print(result.report())

@@ -10,7 +10,6 @@ import pytest
 from bitcoinrpc.authproxy import AuthServiceProxy, JSONRPCException
 from web3.exceptions import TransactionNotFound
 
-from tests.support.fixtures import anvil_node, litecoin_node  # noqa: F401 - fixtures
 from tests.support.nodes import AnvilNode, LitecoinNode, NodeError, close_rpc
 from tests.support.wait import scaled, wait_until
 from tools.contracts import deploy_test_token, load_artifact, send_reverting_transfer
@@ -22,7 +21,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_litecoind_pays_bech32_and_legacy_addresses_with_exact_decimals(
-    litecoin_node: LitecoinNode,  # noqa: F811
+    litecoin_node: LitecoinNode,
 ) -> None:
     node = litecoin_node
     assert node.rpc.getblockcount() == 101
@@ -98,7 +97,7 @@ def test_litecoind_failure_to_start_reports_the_log(tmp_path: Path) -> None:
 
 
 def test_wallet_rpc_errors_surface_as_jsonrpc_exceptions(
-    litecoin_node: LitecoinNode,  # noqa: F811
+    litecoin_node: LitecoinNode,
 ) -> None:
     with pytest.raises(JSONRPCException) as info:
         litecoin_node.rpc.getblockhash(10_000)
@@ -108,7 +107,7 @@ def test_wallet_rpc_errors_surface_as_jsonrpc_exceptions(
 # ----------------------------------------------------------------------------- anvil
 
 
-def test_anvil_token_transfer_logs_and_reverted_transfer(anvil_node: AnvilNode) -> None:  # noqa: F811
+def test_anvil_token_transfer_logs_and_reverted_transfer(anvil_node: AnvilNode) -> None:
     node = anvil_node
     w3 = node.w3
     owner, alice, bob = node.accounts[:3]
@@ -149,7 +148,7 @@ def test_anvil_token_transfer_logs_and_reverted_transfer(anvil_node: AnvilNode) 
     assert len(load_artifact()["abi"]) >= 10
 
 
-def test_anvil_mine_snapshot_revert_and_reorg(anvil_node: AnvilNode) -> None:  # noqa: F811
+def test_anvil_mine_snapshot_revert_and_reorg(anvil_node: AnvilNode) -> None:
     node = anvil_node
     w3 = node.w3
     sender, receiver = node.accounts[:2]

@@ -20,7 +20,6 @@ from bitcoinrpc.authproxy import AuthServiceProxy, JSONRPCException
 from click.testing import CliRunner
 
 from teller.cli_btcsim import btcsim_command
-from tests.support.fixtures import btcsim  # noqa: F401 - fixture
 from tests.support.wait import scaled, wait_until
 from tools.btcsim import (
     SimulatorError,
@@ -64,7 +63,7 @@ def rpc_error(call: Any, *args: Any) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- RPC surface
 
 
-def test_every_rpc_method_answers_like_bitcoind(btcsim: SimulatorHandle) -> None:  # noqa: F811
+def test_every_rpc_method_answers_like_bitcoind(btcsim: SimulatorHandle) -> None:
     rpc = rpc_of(btcsim)
     assert rpc.getblockcount() == 0
     genesis = rpc.getblockhash(0)
@@ -101,7 +100,7 @@ def test_every_rpc_method_answers_like_bitcoind(btcsim: SimulatorHandle) -> None
 
 
 def test_mined_outputs_get_real_vout_index_and_exact_decimal_values(
-    btcsim: SimulatorHandle,  # noqa: F811
+    btcsim: SimulatorHandle,
 ) -> None:
     rpc = rpc_of(btcsim)
     mined = btcsim.control.mine(
@@ -167,7 +166,7 @@ def test_old_core_shape_per_simulator_and_per_output() -> None:
 
 
 def test_multisig_and_nulldata_outputs_carry_no_single_address(
-    btcsim: SimulatorHandle,  # noqa: F811
+    btcsim: SimulatorHandle,
 ) -> None:
     mined = btcsim.control.mine(
         [[multisig_output([BECH32, LEGACY, P2SH], 5_000, 2), {"nulldata": "cafe", "value": 0},
@@ -184,7 +183,7 @@ def test_multisig_and_nulldata_outputs_carry_no_single_address(
     assert vout[2]["scriptPubKey"]["address"] == LEGACY and vout[2]["n"] == 2
 
 
-def test_batch_requests_as_python_bitcoinrpc_sends_them(btcsim: SimulatorHandle) -> None:  # noqa: F811
+def test_batch_requests_as_python_bitcoinrpc_sends_them(btcsim: SimulatorHandle) -> None:
     rpc = rpc_of(btcsim)
     btcsim.control.generate(2)
     h1, h2 = rpc.getblockhash(1), rpc.getblockhash(2)
@@ -237,7 +236,7 @@ def test_core_28_answers_json_rpc_2_requests_strictly() -> None:
             rpc_of(sim).batch_([["getblockcount"], ["getblockhash", 0]])
 
 
-def test_auth_failure_and_wrong_http_method(btcsim: SimulatorHandle) -> None:  # noqa: F811
+def test_auth_failure_and_wrong_http_method(btcsim: SimulatorHandle) -> None:
     bad = AuthServiceProxy(btcsim.rpc_url.replace(":pass@", ":wrong@"), timeout=5)
     error = rpc_error(bad.getblockcount)
     assert error["code"] == -342 and "401" in error["message"]
@@ -251,7 +250,7 @@ def test_auth_failure_and_wrong_http_method(btcsim: SimulatorHandle) -> None:  #
     conn.close()
 
 
-def test_rpc_errors_use_bitcoind_codes_and_http_statuses(btcsim: SimulatorHandle) -> None:  # noqa: F811
+def test_rpc_errors_use_bitcoind_codes_and_http_statuses(btcsim: SimulatorHandle) -> None:
     rpc = rpc_of(btcsim)
     assert rpc_error(rpc.getblockhash, 1) == {"code": -8, "message": "Block height out of range"}
     assert rpc_error(rpc.getblockhash, -1)["code"] == -8
@@ -304,7 +303,7 @@ def test_hashes_are_deterministic() -> None:
 # ----------------------------------------------------------------------------- reorgs
 
 
-def test_reorg_replaces_blocks_and_recomputes_confirmations(btcsim: SimulatorHandle) -> None:  # noqa: F811
+def test_reorg_replaces_blocks_and_recomputes_confirmations(btcsim: SimulatorHandle) -> None:
     rpc = rpc_of(btcsim)
     deposit = btcsim.control.mine([[output(BECH32, 10_000), output(LEGACY, 20_000)]])
     txid = deposit["blocks"][0]["txs"][0]["txid"]
@@ -341,7 +340,7 @@ def test_reorg_replaces_blocks_and_recomputes_confirmations(btcsim: SimulatorHan
     assert btcsim.control.mine(reinclude=True)["blocks"][0]["txs"][0]["txid"] == txid
 
 
-def test_reorg_with_new_txs_and_shorter_chain(btcsim: SimulatorHandle) -> None:  # noqa: F811
+def test_reorg_with_new_txs_and_shorter_chain(btcsim: SimulatorHandle) -> None:
     rpc = rpc_of(btcsim)
     btcsim.control.mine([[output(BECH32, 1_000)]], count=3)
     result = btcsim.control.reorg(2, blocks=[{"txs": [[output(LEGACY, 9_999)]]}], new_blocks=1)
@@ -351,7 +350,7 @@ def test_reorg_with_new_txs_and_shorter_chain(btcsim: SimulatorHandle) -> None: 
     ]
 
 
-def test_bad_control_input_is_rejected_and_changes_nothing(btcsim: SimulatorHandle) -> None:  # noqa: F811
+def test_bad_control_input_is_rejected_and_changes_nothing(btcsim: SimulatorHandle) -> None:
     ctl = btcsim.control
     ctl.mine([[output(BECH32, 1)]], count=2)
     before = ctl.state()
@@ -378,7 +377,7 @@ def test_bad_control_input_is_rejected_and_changes_nothing(btcsim: SimulatorHand
 # ----------------------------------------------------------------------------- filler, outages
 
 
-def test_filler_blocks_are_fast_and_well_formed(btcsim: SimulatorHandle) -> None:  # noqa: F811
+def test_filler_blocks_are_fast_and_well_formed(btcsim: SimulatorHandle) -> None:
     started = time.perf_counter()
     result = btcsim.control.filler(blocks=20, outputs=3_000, outputs_per_tx=3, seed=1)
     elapsed = time.perf_counter() - started
@@ -392,7 +391,7 @@ def test_filler_blocks_are_fast_and_well_formed(btcsim: SimulatorHandle) -> None
     assert all(isinstance(o["value"], Decimal) and o["scriptPubKey"]["address"] for o in vouts)
 
 
-def test_outage_modes(btcsim: SimulatorHandle) -> None:  # noqa: F811
+def test_outage_modes(btcsim: SimulatorHandle) -> None:
     rpc = rpc_of(btcsim, timeout=5)
     btcsim.control.set_outage("error")
     assert rpc_error(rpc.getblockcount) == {"code": -28, "message": "Loading block index..."}

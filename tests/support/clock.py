@@ -1,9 +1,7 @@
 """Time helpers for market-data tests: UTC timestamps and a fixture that switches the zone.
 
 Klines and daily status depend on the process's local zone (viabtc buckets by local time), so
-tests import the fixture explicitly:
-
-    from tests.support.clock import set_tz, utc  # noqa: F401 - fixture
+the ``set_tz`` fixture (registered for every test by ``tests/conftest.py``) switches it.
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
-"""Function-scoped pytest fixtures for chain back-ends; test modules import them explicitly:
+"""Function-scoped pytest fixtures, registered for every test by ``tests/conftest.py``.
 
-    from tests.support.fixtures import btcsim, litecoin_node, anvil_node  # noqa: F401
-
-``btcsim`` is a ``tools.btcsim.SimulatorHandle`` (in-process, Core 22 shape),
+``teller`` is a running dummy-mode teller (``tests.support.service.TellerHarness``) with the
+base config, ``btcsim`` is a ``tools.btcsim.SimulatorHandle`` (in-process, Core 22 shape),
 ``litecoin_node`` a started ``LitecoinNode`` with 101 blocks mined to its wallet (spendable
 coinbase), ``anvil_node`` a started ``AnvilNode`` (no automine). Every process is stopped in a
 ``finally``, whatever the test did.
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.nodes import AnvilNode, LitecoinNode
+from tests.support.service import TellerHarness, start_teller
 from tools.btcsim import SimulatorHandle, start_simulator
 
 
@@ -47,3 +47,13 @@ def anvil_node(tmp_path: Path) -> Iterator[AnvilNode]:
         yield node
     finally:
         node.stop()
+
+
+@pytest.fixture
+def teller(tmp_path: Path) -> Iterator[TellerHarness]:
+    """A running dummy-mode teller with the base config; stopped after the test."""
+    harness = start_teller(tmp_path)
+    try:
+        yield harness
+    finally:
+        harness.close()

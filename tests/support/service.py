@@ -16,12 +16,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import tomllib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
 from bip_utils import Base58Encoder
 
@@ -311,13 +310,3 @@ def start_teller(tmp_path: Path, toml_overrides: str = "", *,
     if start:
         harness.start()
     return harness
-
-
-@pytest.fixture
-def teller(tmp_path: Path) -> Iterator[TellerHarness]:
-    """A running dummy-mode teller with the base config; stopped after the test."""
-    harness = start_teller(tmp_path)
-    try:
-        yield harness
-    finally:
-        harness.close()
