@@ -35,6 +35,7 @@ node_modules/.installed: package.json
 ## test: install everything the tests need, then run the whole suite
 test: venv tools
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 ## test-fast: the suite without the slow scenario tests (for working, not for CI)
@@ -43,6 +44,7 @@ test-fast: venv
 
 lint: venv
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 ## bench: every benchmark script; each prints its figures
 bench: venv tools

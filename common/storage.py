@@ -139,7 +139,8 @@ class Storage:
             self._lock_file.truncate()
             self._lock_file.write(f"{os.getpid()}\n")
             self._lock_file.flush()
-        self.env: lmdb.Environment | None = None
+        # Typed as open: every method but close() runs between a successful open and close().
+        self.env: lmdb.Environment = None  # type: ignore[assignment]
         self._commits = itertools.count(1)  # next() is atomic under the GIL
         self._batch_lock = threading.Lock()
         self._batch: list[_Pending] = []
@@ -162,7 +163,7 @@ class Storage:
         """Close the environment and release the directory (safe to call twice)."""
         if self.env is not None:
             self.env.close()
-            self.env = None
+            self.env = None  # type: ignore[assignment]
         if self._lock_file is not None:
             with contextlib.suppress(OSError):
                 fcntl.flock(self._lock_file, fcntl.LOCK_UN)
@@ -220,7 +221,8 @@ class Storage:
             self._lead_batch()
         if item.error is not None:
             raise item.error
-        return item.result
+        result: T = item.result
+        return result
 
     def _lead_batch(self) -> None:
         """Commit everything queued (the leader's own work is in it), then pass the lead on."""
@@ -283,10 +285,10 @@ class Storage:
         cursor = txn.cursor(db=self._dbs[db])
         if not cursor.set_range(raw_prefix):
             return
-        for key, value in cursor:
-            if not key.startswith(raw_prefix):
+        for key, value in cursor:  # bytes: the cursor is not opened with buffers=True
+            if not key.startswith(raw_prefix):  # type: ignore[union-attr]
                 break
-            yield key.decode(), loads(value)
+            yield key.decode(), loads(value)  # type: ignore[union-attr]
 
     def count(self, txn: lmdb.Transaction, db: str, prefix: str = "") -> int:
         """Number of keys starting with ``prefix`` (values are not decoded)."""
@@ -298,7 +300,7 @@ class Storage:
             return 0
         total = 0
         for key in cursor.iternext(keys=True, values=False):
-            if not key.startswith(raw_prefix):
+            if not key.startswith(raw_prefix):  # type: ignore[union-attr]  # bytes, as above
                 break
             total += 1
         return total

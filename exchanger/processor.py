@@ -28,10 +28,10 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from common import failpoints
 from common.units import COIN_DECIMALS, format_units
+from ledger.records import DepositRecord, PayoutRecord
 from ledger.status import Status
 from ledger.store import Conflict, DepositStore
 from sender.base import (
@@ -83,7 +83,7 @@ def combined_state(candidates: list[SignedPayout],
     raise ValueError("a payout has at least one candidate")
 
 
-def payout_candidates(payout: dict[str, Any]) -> list[SignedPayout]:
+def payout_candidates(payout: PayoutRecord) -> list[SignedPayout]:
     """The signed transactions of a payout record: the first one, then its replacements."""
     return [SignedPayout.from_json(payout["signed"])] + [
         SignedPayout.from_json(c) for c in payout.get("candidates", [])]
@@ -221,7 +221,7 @@ class Exchanger:
 
     # -- 3. send ---------------------------------------------------------------------------
 
-    def amount_for(self, record: dict[str, Any]) -> int:
+    def amount_for(self, record: DepositRecord) -> int:
         decimals = (self.settings.token_decimals or {}).get(record["coin_type"]) \
             or COIN_DECIMALS[record["coin_type"]]
         return payout_amount(record["deposit_value"], decimals, record["conversion_rate"],
@@ -247,7 +247,7 @@ class Exchanger:
         self._accepted(accepted)
         return moved or bool(accepted)
 
-    def _send_candidates(self, candidates: list[dict[str, Any]], spendable: int,
+    def _send_candidates(self, candidates: list[DepositRecord], spendable: int,
                          accepted: list[str]) -> bool:
         """Pay what the wallet can afford, in creation order; accepted payout ids are appended
         to ``accepted`` (the caller records them even if this stops early).
@@ -374,7 +374,8 @@ class Exchanger:
     def _broadcast_failed(self, payout_id: str, signed: SignedPayout,
                           error: SenderError) -> None:
         payout = self.store.payout(payout_id)
-        attempts = payout.get("attempts", 0) + 1
+        # persisted before the broadcast that failed: never None here
+        attempts = payout.get("attempts", 0) + 1  # type: ignore[union-attr]
         self.store.update_payout(payout_id, {
             "attempts": attempts, "last_error": str(error),
             "next_attempt_at": self._retry_at(attempts)})
@@ -440,7 +441,7 @@ class Exchanger:
                                     if p not in done}
         return moved or bool(confirmed)
 
-    def _node_forgot(self, payout: dict[str, Any], newest: SignedPayout) -> bool:
+    def _node_forgot(self, payout: PayoutRecord, newest: SignedPayout) -> bool:
         """No candidate is known to the node: resend the newest, or give up after dead_after."""
         now = self.clock()
         if now - payout["broadcast_at"] > self.settings.dead_after:
@@ -464,7 +465,7 @@ class Exchanger:
         except SenderError as exc:
             self._note_sender_error(f"rebroadcast of {signed.txid} failed: {exc}")
 
-    def _maybe_replace(self, payout: dict[str, Any], newest: SignedPayout) -> None:
+    def _maybe_replace(self, payout: PayoutRecord, newest: SignedPayout) -> None:
         """Pending longer than replace_after: persist a fee-bumped replacement, then send it."""
         wait = self.settings.replace_after
         since = payout.get("replaced_at") or payout["broadcast_at"]
@@ -520,13 +521,15 @@ class Exchanger:
     # -- helpers ---------------------------------------------------------------------------
 
     def _backoff(self, attempts: int) -> float:
-        return min(self.settings.retry_max_wait, self.settings.retry_base * 2 ** (attempts - 1))
+        delay: float = min(self.settings.retry_max_wait,
+                           self.settings.retry_base * 2 ** (attempts - 1))
+        return delay
 
     def _retry_at(self, attempts: int) -> int:
         """When to try again, in whole unix seconds (stored values are never floats)."""
         return math.ceil(self.clock() + self._backoff(attempts))
 
-    def _retry_later(self, record: dict[str, Any], error: str) -> None:
+    def _retry_later(self, record: DepositRecord, error: str) -> None:
         attempts = record.get("attempts", 0) + 1
         key = f"{record['coin_type']}/{record['deposit_id']}"
         try:

@@ -9,8 +9,8 @@ payout is open or confirmed. Every decision is a compare-and-set from ``needs_re
 from __future__ import annotations
 
 import logging
-from typing import Any
 
+from ledger.records import DepositChanges, DepositRecord
 from ledger.status import Status
 from ledger.store import Conflict, deposit_key
 
@@ -35,7 +35,7 @@ class ReviewError(Exception):
 
 
 def review_deposit(exchanger: Exchanger, coin: str, deposit_id: str, action: str,
-                   note: str) -> dict[str, Any]:
+                   note: str) -> DepositRecord:
     """Apply ``action`` to the deposit ``coin/deposit_id``; return the updated record."""
     if action not in REVIEW_ACTIONS:
         raise ReviewError(400, "Invalid action: use one of " + ", ".join(sorted(REVIEW_ACTIONS)))
@@ -45,7 +45,7 @@ def review_deposit(exchanger: Exchanger, coin: str, deposit_id: str, action: str
     if record is None:
         raise ReviewError(404, "Deposit not found")
     target, meaning = REVIEW_ACTIONS[action]
-    changes: dict[str, Any] = {"review_reason": "", "last_error": "",
+    changes: DepositChanges = {"review_reason": "", "last_error": "",
                                "review_note": f"{action}: {note}".strip()}
     if action == "cancel":
         changes.update({"error": note or "cancelled by operator",

@@ -8,7 +8,7 @@ it may have gone out (broadcast, confirmed, or held for review with a transactio
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TypedDict
 
 from common.units import format_units
 
@@ -19,9 +19,15 @@ from .store import DepositStore
 _SENT_STATUSES = {Status.WAITING_CONFIRM, Status.DONE}
 
 
+class Accounting(TypedDict):
+    received: dict[str, str]  # coin -> whole coins received
+    sent: str  # whole payout tokens sent
+    sent_token: str
+
+
 def accounting(store: DepositStore, coin_decimals: Callable[[str], int],
                sent_decimals: int, sent_token: str,
-               coins: Iterable[str] = ("BTC", "ETH", "SKY")) -> dict[str, Any]:
+               coins: Iterable[str] = ("BTC", "ETH", "SKY")) -> Accounting:
     """The Go teller's accounting shape: ``received`` per coin (every coin in ``coins`` listed,
     zero or not), ``sent`` in whole payout tokens, and ``sent_token``."""
     received: dict[str, int] = {coin: 0 for coin in coins}

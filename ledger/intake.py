@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import Any
 
+from .records import DepositRecord
 from .status import Status
 from .store import Deposit, DepositStore, NoBinding
 
@@ -28,7 +28,7 @@ class DepositIntake:
         """Deposit addresses bound for ``coin`` (a live set; cheap to call every block)."""
         return self._store.watched(coin)
 
-    def record(self, dep: Deposit) -> tuple[dict[str, Any], bool]:
+    def record(self, dep: Deposit) -> tuple[DepositRecord, bool]:
         """Record one deposit (idempotent by ``txid:n``); raises ``NoBinding`` for an address
         nobody bound. Returns (record, created)."""
         return self._store.record_deposit(dep)
@@ -51,8 +51,8 @@ class DepositIntake:
         ones whose payout may have gone out are held for review (logged notice=WATCH)."""
         changed = self._store.orphan_deposits(coin, block_hashes, reason)
         for key in changed:
-            record = self._store.get(key) or {}
-            if record.get("status") == Status.NEEDS_REVIEW:
+            record = self._store.get(key)
+            if record is not None and record["status"] == Status.NEEDS_REVIEW:
                 log.error("notice=WATCH deposit %s was paid or is being paid but its block "
                           "left the chain: held in needs_review (%s)", key, reason)
             else:

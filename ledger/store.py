@@ -19,12 +19,16 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from addrs.pool import AddressPool
 from sender.base import SignedPayout
 
+from .records import Binding, DepositChanges, DepositRecord, PayoutChanges, PayoutRecord
 from .status import Status, check_transition
+
+if TYPE_CHECKING:
+    from common.storage import Storage
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +82,7 @@ class Conflict(RuntimeError):
 
 
 class DepositStore:
-    def __init__(self, storage: Any, pool: AddressPool,
+    def __init__(self, storage: Storage, pool: AddressPool,
                  clock: Callable[[], float] = time.time,
                  rate_for: Callable[[str], str] | None = None) -> None:
         self.storage = storage
@@ -98,7 +102,7 @@ class DepositStore:
     # -- bindings --------------------------------------------------------------------------
 
     def bind(self, coin: str, sky_address: str, *, pool_coin: str | None = None,
-             buy_method: str = "direct", max_bound: int = 0) -> dict[str, Any]:
+             buy_method: str = "direct", max_bound: int = 0) -> Binding:
         """Take the next pool address for ``coin`` and bind it to ``sky_address``, atomically.
 
         The bound-address limit, the pool hand-out, the binding and the watch-set entry are one
@@ -116,7 +120,7 @@ class DepositStore:
             key = f"{coin}/{address}"
             if st.get(txn, "bindings", key) is not None:  # defensive: pools never repeat
                 raise BindError(f"deposit address {address} is already bound")
-            binding = {
+            binding: Binding = {
                 "sky_address": sky_address, "address": address, "coin_type": coin,
                 "buy_method": buy_method, "bound_at": self.now(), "slot": bound,
             }
@@ -127,11 +131,12 @@ class DepositStore:
                 self._watch[coin].add(address)
         return binding
 
-    def binding(self, coin: str, address: str) -> dict[str, Any] | None:
+    def binding(self, coin: str, address: str) -> Binding | None:
         with self.storage.read() as txn:
-            return self.storage.get(txn, "bindings", f"{coin}/{address}")
+            binding: Binding | None = self.storage.get(txn, "bindings", f"{coin}/{address}")
+            return binding
 
-    def bindings_of(self, sky_address: str) -> list[dict[str, Any]]:
+    def bindings_of(self, sky_address: str) -> list[Binding]:
         st = self.storage
         with st.read() as txn:
             return [st.get(txn, "bindings", k)
@@ -155,7 +160,7 @@ class DepositStore:
 
     # -- deposits --------------------------------------------------------------------------
 
-    def record_deposit(self, dep: Deposit, rate: str | None = None) -> tuple[dict[str, Any], bool]:
+    def record_deposit(self, dep: Deposit, rate: str | None = None) -> tuple[DepositRecord, bool]:
         """Record a confirmed deposit once; return (record, created).
 
         ``rate`` defaults to ``rate_for(coin)`` at the moment of recording: the snapshot.
@@ -172,8 +177,8 @@ class DepositStore:
                 raise ValueError("DepositStore has no rate_for: pass the rate")
             rate = self.rate_for(dep.coin_type)
 
-        def write(txn: Any) -> tuple[dict[str, Any], bool]:
-            existing = st.get(txn, "deposits", key)
+        def write(txn: Any) -> tuple[DepositRecord, bool]:
+            existing: DepositRecord | None = st.get(txn, "deposits", key)
             if existing is not None:
                 if existing["status"] != Status.CANCELLED or \
                         existing.get("error_kind") != "reorged":
@@ -182,12 +187,12 @@ class DepositStore:
                     "error": "", "error_kind": "", "block_hash": dep.block_hash,
                     "deposit": {**existing["deposit"], "height": dep.height},
                 }), True
-            binding = st.get(txn, "bindings", f"{dep.coin_type}/{dep.address}")
+            binding: Binding | None = st.get(txn, "bindings", f"{dep.coin_type}/{dep.address}")
             if binding is None:
                 raise NoBinding(f"no binding for {dep.coin_type} address {dep.address}")
             seq = st.next_counter(txn, "deposit_seq")
             now = self.now()
-            record = {
+            record: DepositRecord = {
                 "seq": seq, "updated_at": now, "created_at": now,
                 "status": str(Status.WAITING_DECIDE),
                 "coin_type": dep.coin_type, "sky_address": binding["sky_address"],
@@ -222,21 +227,22 @@ class DepositStore:
             self.on_change()
         return result, created
 
-    def get(self, key: str) -> dict[str, Any] | None:
+    def get(self, key: str) -> DepositRecord | None:
         with self.storage.read() as txn:
-            return self.storage.get(txn, "deposits", key)
+            record: DepositRecord | None = self.storage.get(txn, "deposits", key)
+            return record
 
     def transition(self, key: str, expected: Status, new: Status,
-                   changes: dict[str, Any] | None = None) -> dict[str, Any]:
+                   changes: DepositChanges | None = None) -> DepositRecord:
         """Compare-and-set one deposit from ``expected`` to ``new`` (raises Conflict)."""
         with self.storage.write() as txn:
-            record = self.storage.get(txn, "deposits", key)
+            record: DepositRecord | None = self.storage.get(txn, "deposits", key)
             if record is None:
                 raise Conflict(f"deposit {key} does not exist")
             return self._transition(txn, record, expected, new, changes or {})
 
-    def _transition(self, txn: Any, record: dict[str, Any], expected: Status, new: Status,
-                    changes: dict[str, Any]) -> dict[str, Any]:
+    def _transition(self, txn: Any, record: DepositRecord, expected: Status, new: Status,
+                    changes: DepositChanges) -> DepositRecord:
         st = self.storage
         old = Status(record["status"])
         if old != expected:
@@ -245,7 +251,8 @@ class DepositStore:
         check_transition(old, new)
         key = deposit_key(record["coin_type"], record["deposit_id"])
         seq = record["seq"]
-        updated = {**record, **changes, "status": str(new), "updated_at": self.now()}
+        updated: DepositRecord = {**record, **changes, "status": str(new),
+                                  "updated_at": self.now()}
         self._count(txn, record["coin_type"], old, -1)
         self._count(txn, record["coin_type"], new, 1)
         if bool(updated.get("error")) != bool(record.get("error")):
@@ -264,14 +271,14 @@ class DepositStore:
         moved = []
         with self.storage.write() as txn:
             for key in keys:
-                record = self.storage.get(txn, "deposits", key)
+                record: DepositRecord | None = self.storage.get(txn, "deposits", key)
                 if record is None or record["status"] != expected:
                     continue
                 self._transition(txn, record, expected, new, {})
                 moved.append(key)
         return moved
 
-    def release_for_payment(self, key: str, changes: dict[str, Any]) -> dict[str, Any]:
+    def release_for_payment(self, key: str, changes: DepositChanges) -> DepositRecord:
         """Operator "retry": a held deposit becomes payable again, with a new payout later.
 
         Refused (Conflict) while its old payout is open — signed or broadcast, it may still
@@ -280,11 +287,11 @@ class DepositStore:
         """
         st = self.storage
         with st.write() as txn:
-            record = st.get(txn, "deposits", key)
+            record: DepositRecord | None = st.get(txn, "deposits", key)
             if record is None:
                 raise Conflict(f"deposit {key} does not exist")
             payout_id = record.get("payout_id")
-            payout = st.get(txn, "payouts", payout_id) if payout_id else None
+            payout: PayoutRecord | None = st.get(txn, "payouts", payout_id) if payout_id else None
             if payout is not None and payout["status"] != "needs_review":
                 raise Conflict(
                     f"payout {payout_id} (txid {payout['signed']['txid']}) is "
@@ -294,13 +301,13 @@ class DepositStore:
                 **changes, "payout_id": "", "txid": "", "sky_sent": 0, "attempts": 0,
                 "next_attempt_at": 0})
 
-    def update_fields(self, key: str, expected: Status, changes: dict[str, Any]) -> dict[str, Any]:
+    def update_fields(self, key: str, expected: Status, changes: DepositChanges) -> DepositRecord:
         """Change bookkeeping fields (retry counters, errors) without changing the status."""
         with self.storage.write() as txn:
-            record = self.storage.get(txn, "deposits", key)
+            record: DepositRecord | None = self.storage.get(txn, "deposits", key)
             if record is None or record["status"] != expected:
                 raise Conflict(f"deposit {key} is not {expected}")
-            updated = {**record, **changes}
+            updated: DepositRecord = {**record, **changes}
             self.storage.put(txn, "deposits", key, updated)
             return updated
 
@@ -332,28 +339,29 @@ class DepositStore:
                     break
             return keys
 
-    def in_status(self, status: Status, limit: int | None = None) -> list[dict[str, Any]]:
+    def in_status(self, status: Status, limit: int | None = None) -> list[DepositRecord]:
         st = self.storage
         with st.read() as txn:
-            out = []
+            out: list[DepositRecord] = []
             for _, key in st.items(txn, "deposits_by_status", f"{status}/"):
                 out.append(st.get(txn, "deposits", key))
                 if limit is not None and len(out) >= limit:
                     break
             return out
 
-    def all_deposits(self, status: Status | None = None) -> list[dict[str, Any]]:
+    def all_deposits(self, status: Status | None = None) -> list[DepositRecord]:
         """Deposits in creation (seq) order, optionally of one status."""
         if status is not None:
             return self.in_status(status)
         with self.storage.read() as txn:
-            records = [r for _, r in self.storage.items(txn, "deposits")]
+            records: list[DepositRecord] = [r for _, r in self.storage.items(txn, "deposits")]
         return sorted(records, key=lambda r: r["seq"])
 
-    def errored(self) -> list[dict[str, Any]]:
+    def errored(self) -> list[DepositRecord]:
         return [r for r in self.all_deposits() if r.get("error")]
 
-    def deposits_of_address(self, coin: str, address: str, txn: Any = None) -> list[dict[str, Any]]:
+    def deposits_of_address(self, coin: str, address: str,
+                            txn: Any = None) -> list[DepositRecord]:
         st = self.storage
         if txn is None:
             with st.read() as txn:
@@ -406,7 +414,7 @@ class DepositStore:
     # -- payouts ---------------------------------------------------------------------------
 
     def create_payouts(self, built: list[tuple[str, SignedPayout]],
-                       commit_built: Callable[[Any, Any, SignedPayout], None],
+                       commit_built: Callable[[Storage, Any, SignedPayout], None],
                        ) -> list[tuple[str, SignedPayout]]:
         """Persist signed payouts and attach them to their deposits, in one commit, before any
         of them is broadcast; returns the ones persisted.
@@ -420,7 +428,8 @@ class DepositStore:
         persisted: list[tuple[str, SignedPayout]] = []
         with st.write() as txn:
             for payout_id, signed in built:
-                records = [st.get(txn, "deposits", out.deposit_key) for out in signed.outputs]
+                records: list[DepositRecord | None] = [st.get(txn, "deposits", out.deposit_key)
+                                                       for out in signed.outputs]
                 stale = [out.deposit_key for out, record in zip(signed.outputs, records,
                                                                 strict=True)
                          if not self._payable(record)]
@@ -428,31 +437,34 @@ class DepositStore:
                     log.warning("payout %s discarded before broadcast: deposit %s is no longer "
                                 "payable", payout_id, stale[0])
                     continue
-                st.put(txn, "payouts", payout_id, {
+                payout: PayoutRecord = {
                     "id": payout_id, "status": "signed", "created_at": self.now(),
                     "broadcast_at": 0, "attempts": 0, "next_attempt_at": 0, "last_error": "",
                     "deposit_keys": [o.deposit_key for o in signed.outputs],
                     "signed": signed.to_json(),
-                })
+                }
+                st.put(txn, "payouts", payout_id, payout)
                 st.put(txn, "payouts_open", payout_id, "signed")
                 for out, record in zip(signed.outputs, records, strict=True):
-                    record.update({"payout_id": payout_id, "txid": signed.txid,
-                                   "sky_sent": out.amount, "last_error": ""})
+                    # not None: every record passed the stale check above
+                    record.update({"payout_id": payout_id,  # type: ignore[union-attr]
+                                   "txid": signed.txid, "sky_sent": out.amount, "last_error": ""})
                     st.put(txn, "deposits", out.deposit_key, record)
                 commit_built(st, txn, signed)
                 persisted.append((payout_id, signed))
         return persisted
 
     @staticmethod
-    def _payable(record: dict[str, Any] | None) -> bool:
+    def _payable(record: DepositRecord | None) -> bool:
         return (record is not None and record["status"] == Status.WAITING_SEND
                 and not record.get("payout_id"))
 
-    def payout(self, payout_id: str) -> dict[str, Any] | None:
+    def payout(self, payout_id: str) -> PayoutRecord | None:
         with self.storage.read() as txn:
-            return self.storage.get(txn, "payouts", payout_id)
+            payout: PayoutRecord | None = self.storage.get(txn, "payouts", payout_id)
+            return payout
 
-    def open_payouts(self, status: str | None = None) -> list[dict[str, Any]]:
+    def open_payouts(self, status: str | None = None) -> list[PayoutRecord]:
         """Payouts not yet confirmed (optionally only "signed" or only "broadcast")."""
         st = self.storage
         with st.read() as txn:
@@ -463,10 +475,12 @@ class DepositStore:
         with self.storage.read() as txn:
             return self.storage.count(txn, "payouts_open")
 
-    def update_payout(self, payout_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+    def update_payout(self, payout_id: str, changes: PayoutChanges) -> PayoutRecord:
         with self.storage.write() as txn:
-            payout = self.storage.get(txn, "payouts", payout_id)
-            payout.update(changes)
+            payout: PayoutRecord = self.storage.get(txn, "payouts", payout_id)
+            # PayoutChanges holds a subset of PayoutRecord's keys; mypy accepts only a partial
+            # PayoutRecord (every key optional) as the argument of update().
+            payout.update(changes)  # type: ignore[typeddict-item]
             self.storage.put(txn, "payouts", payout_id, payout)
             return payout
 
@@ -525,7 +539,7 @@ class DepositStore:
                                {"review_reason": reason, "last_error": reason})
 
     def _close_payout(self, txn: Any, payout_id: str, payout_status: str, new: Status,
-                      changes: dict[str, Any]) -> None:
+                      changes: DepositChanges) -> None:
         st = self.storage
         payout = st.get(txn, "payouts", payout_id)
         if payout is None or st.get(txn, "payouts_open", payout_id) is None:

@@ -91,7 +91,7 @@ class MarketFeed:
 
     def recent_deals(self, limit: int, last_id: int) -> list[dict]:
         """market.deals: newest first, ids > last_id, at most `limit`."""
-        result = []
+        result: list[dict] = []
         for deal_id, ts, price, amount, kind in self.deals:
             if deal_id <= last_id or len(result) == limit:
                 break

@@ -85,7 +85,8 @@ class DayBuckets:
         return nxt
 
 
-def plan(interval: int, start: int, now: int) -> tuple[str, object, int]:
+def plan(interval: int, start: int, now: int
+         ) -> tuple[str, Buckets | HourBuckets | DayBuckets, int]:
     """Validate `interval`; return (base series name, bucketer, start clipped to retention)."""
     if interval <= 0:
         raise InvalidArgument(f"interval must be a positive number of seconds, got {interval}")
@@ -153,7 +154,7 @@ def kline(feed: MarketFeed, start: int, end: int, interval: int, now: int) -> li
                          market])
             prev_close = close
         else:
-            flat = fmt(prev_close)
+            flat = fmt(prev_close)  # type: ignore[arg-type]  # set: the first bucket traded
             rows.append([lo, flat, flat, flat, flat, "0", "0", market])
         lo, hi = buckets.after(lo, hi)
     return rows

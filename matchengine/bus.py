@@ -24,7 +24,7 @@ class EventBus:
     """Synchronous topic fan-out."""
 
     def __init__(self) -> None:
-        self._subscribers: dict[str, list[tuple[Callable[[Any], None], frozenset | None]]] = {}
+        self._subscribers: dict[str, list[tuple[Callable[[Any], None], frozenset[int] | None]]] = {}
         self._watchers: list[Callable[[EventBus], None]] = []
 
     def subscribe(self, topic: str, callback: Callable[[Any], None],

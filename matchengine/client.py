@@ -11,32 +11,35 @@ balance.update ("repeat update") means the change was already applied.
 from __future__ import annotations
 
 import itertools
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import requests
 
 from matchengine.errors import CoreError
 
+if TYPE_CHECKING:
+    from matchengine.service import CoreService
+
 __all__ = ["CoreClient", "CoreError", "HttpClient", "LocalClient"]
 
 
 class CoreClient(Protocol):
-    def call(self, method: str, params: list) -> Any: ...
+    def call(self, method: str, params: list[Any]) -> Any: ...
 
 
 class LocalClient:
     """In-process client over a running `CoreService`."""
 
-    def __init__(self, service: Any) -> None:
+    def __init__(self, service: CoreService) -> None:
         self.service = service
 
-    def call(self, method: str, params: list) -> Any:
+    def call(self, method: str, params: list[Any]) -> Any:
         result = self.service.call(method, params)
         if isinstance(result, CoreError):
             raise result
         return result
 
-    def call_batch(self, calls: list[tuple[str, list]]) -> list[Any]:
+    def call_batch(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
         return self.service.call_many(calls)
 
 
@@ -50,7 +53,7 @@ class HttpClient:
         self.session = session or requests.Session()
         self._ids = itertools.count(1)
 
-    def call(self, method: str, params: list) -> Any:
+    def call(self, method: str, params: list[Any]) -> Any:
         body = {"id": next(self._ids), "method": method, "params": params}
         try:
             reply = self.session.post(self.url, json=body, timeout=self.timeout)
@@ -65,7 +68,7 @@ class HttpClient:
             raise CoreError(data["error"]["code"], data["error"]["message"])
         return data["result"]
 
-    def call_batch(self, calls: list[tuple[str, list]]) -> list[Any]:
+    def call_batch(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
         """One round trip; each element is a result or a CoreError instance."""
         body = [{"id": next(self._ids), "method": m, "params": p} for m, p in calls]
         reply = self.session.post(self.url, json=body, timeout=self.timeout)

@@ -82,7 +82,7 @@ def _name(value: Any, where: str, limit: int, problems: list[str]) -> str:
 
 
 def _tables(data: dict[str, Any], section: str, problems: list[str],
-            required: str | None = None) -> Iterator[tuple[str, dict]]:
+            required: str | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
     """The `[[section]]` array of tables as (where, table) pairs; problems for the rest.
     `required`: the problem to report when the array is empty (None: empty is fine)."""
     raw = data.get(section, [])
@@ -97,7 +97,8 @@ def _tables(data: dict[str, Any], section: str, problems: list[str],
             problems.append(f"{where} must be a table")
 
 
-def _unknown_keys(table: dict, known: tuple[str, ...], where: str, problems: list[str]) -> None:
+def _unknown_keys(table: dict[str, Any], known: tuple[str, ...], where: str,
+                  problems: list[str]) -> None:
     for key in table:
         if key not in known:
             problems.append(f"{where}.{key} is not a known key")

@@ -19,7 +19,7 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 from collections.abc import Callable, Iterator
 from decimal import Decimal, getcontext, localcontext, setcontext
-from typing import Any
+from typing import Any, TypeVar
 
 from common.decimals import CTX, ONE, ZERO, exponent, fmt, fmt_raw, fmt_shared
 from matchengine.config import CoreConfig, MarketConfig
@@ -30,8 +30,10 @@ MAKER, TAKER = 1, 2
 EVENT_PUT, EVENT_UPDATE, EVENT_FINISH = 1, 2, 3
 
 Sink = Callable[[str, Any], None]
+Balances = dict[tuple[int, str], Decimal]  # (user, asset) -> amount
+T = TypeVar("T")
 
-def _in_context(operation: Callable[..., Any], *args: Any) -> Any:
+def _in_context(operation: Callable[..., T], *args: Any) -> T:
     """Run a write operation with viabtc's decimal context as the thread's context. A thread
     that runs many operations (the core's writer) sets CTX once with `decimal.setcontext`;
     each operation only checks (a copy per call cost more than the arithmetic it guarded)."""
@@ -110,7 +112,7 @@ class Order:
         self._shown = (left, self.mtime, info)
         return info.copy()
 
-    def as_tuple(self) -> tuple:
+    def as_tuple(self) -> tuple[Any, ...]:
         return tuple(getattr(self, name) for name in self.FIELDS)
 
 
@@ -209,7 +211,8 @@ class Engine:
     @sink.setter
     def sink(self, sink: Sink | None) -> None:
         """A plain callable receives every message; None turns events off."""
-        self._sink = sink
+        # Typed as set: it is called only while an emit_* flag is on, i.e. with a sink.
+        self._sink: Sink = sink  # type: ignore[assignment]
         self._bus = None
         self._set_wanted(lambda topic, event=None: sink is not None)
 
@@ -234,7 +237,7 @@ class Engine:
 
     # -- balances (me_balance.c) ------------------------------------------------------------
 
-    def _add(self, table: dict, user: int, asset: str, amount: Decimal) -> Decimal:
+    def _add(self, table: Balances, user: int, asset: str, amount: Decimal) -> Decimal:
         key = (user, asset)
         current = table.get(key)
         if current is None:
@@ -245,7 +248,7 @@ class Engine:
         table[key] = result
         return result
 
-    def _sub(self, table: dict, user: int, asset: str, amount: Decimal) -> Decimal | None:
+    def _sub(self, table: Balances, user: int, asset: str, amount: Decimal) -> Decimal | None:
         key = (user, asset)
         current = table.get(key)
         if current is None or current < amount:
@@ -258,7 +261,8 @@ class Engine:
         table[key] = result
         return result
 
-    def _move(self, source: dict, target: dict, user: int, asset: str, amount: Decimal) -> None:
+    def _move(self, source: Balances, target: Balances, user: int, asset: str,
+              amount: Decimal) -> None:
         """`_sub(source)` then `_add(target)` of an amount > 0 that `source` holds (freeze and
         unfreeze), in one call: this runs for every order that rests or leaves the book."""
         key = (user, asset)
@@ -287,7 +291,7 @@ class Engine:
     # -- events -------------------------------------------------------------------------------
 
     def _history(self, t: float, user: int, asset: str, business: str, change: Decimal,
-                 detail: dict) -> None:
+                 detail: dict[str, Any]) -> None:
         self._sink("balance_history", [t, user, asset, business, fmt(change),
                                       fmt(self.total(user, asset)), detail])
 
@@ -306,7 +310,7 @@ class Engine:
     # -- balance.update (me_update.c) ---------------------------------------------------------
 
     def update_balance(self, t: float, user: int, asset: str, business: str, business_id: int,
-                       change: Decimal, detail: dict) -> None:
+                       change: Decimal, detail: dict[str, Any]) -> None:
         """Apply a deposit/withdraw-like change once per (user, asset, business, business_id)."""
         if getcontext() is not CTX:
             return _in_context(self.update_balance, t, user, asset, business, business_id,
@@ -317,6 +321,7 @@ class Engine:
         supply = self.supply[asset] + change
         if change > 0 and supply.adjusted() >= self.supply_digits[asset]:
             raise EngineError(1, "invalid argument")  # total of `asset` beyond the context
+        result: Decimal | None
         if change >= 0:
             result = self._add(self.available, user, asset, abs(change))
         else:
@@ -539,7 +544,7 @@ class Engine:
         elif self.emit_update:
             self._order_event(EVENT_UPDATE, maker, market)
 
-    def _settle(self, order: Order, source: dict, paid_asset: str, paid: Decimal,
+    def _settle(self, order: Order, source: Balances, paid_asset: str, paid: Decimal,
                 got_asset: str, got: Decimal, fee: Decimal, fee_rate: Decimal,
                 printed: tuple[str, str]) -> None:
         """One party's balance moves of a fill: pay from `source` (available for the taker,
@@ -572,7 +577,7 @@ class Engine:
     @staticmethod
     def encode(captured: dict[str, Any]) -> dict[str, Any]:
         """JSON-ready form of `capture()`; str(Decimal) keeps the exact value and scale."""
-        def row(values: tuple) -> list:
+        def row(values: tuple[Any, ...]) -> list[Any]:
             return [str(v) if isinstance(v, Decimal) else v for v in values]
 
         return {

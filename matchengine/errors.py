@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class CoreError(Exception):
     """A JSON-RPC error reply `{"code": code, "message": message}`."""
@@ -11,7 +13,9 @@ class CoreError(Exception):
         self.code = code
         self.message = message
 
-    def as_json(self) -> dict:
+    detail: str  # set by invalid(): what was wrong, for the logs only
+
+    def as_json(self) -> dict[str, Any]:
         return {"code": self.code, "message": self.message}
 
 

@@ -11,8 +11,9 @@ history is exactly as durable as the operation log and replay never has to rewri
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from decimal import Decimal
-from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from common.decimals import CTX, fmt
@@ -98,14 +99,14 @@ class HistoryWriter:
     # dict and running the encoder was most of the writer's per-operation cost. Numbers and the
     # engine's decimal strings need no escaping; names and user text go through `_text`.
 
-    def _on_balance(self, row: list) -> None:
+    def _on_balance(self, row: list[Any]) -> None:
         t, user, asset, business, change, balance, detail = row
         self._balances.append((u32(user) + self._seq(),
                                (f'{{"time":{t!r},"asset":{_text(asset)},'
                                 f'"business":{_text(business)},"change":"{change}",'
                                 f'"balance":"{balance}","detail":{_detail(detail)}}}').encode()))
 
-    def _on_order(self, message: dict) -> None:
+    def _on_order(self, message: dict[str, Any]) -> None:
         if message["event"] != EVENT_FINISH:
             return
         o = message["order"]
@@ -121,7 +122,7 @@ class HistoryWriter:
         self._orders.append((u32(o["user"]) + _market_key(o["market"]) + order_key, b""))
         self._details.append((order_key, value))
 
-    def _on_deal(self, deal: list) -> None:
+    def _on_deal(self, deal: list[Any]) -> None:
         """Deal messages carry viabtc's unstripped decimals; history rows are zero-stripped."""
         (t, market, ask_id, bid_id, ask_user, bid_user, price_raw, amount_raw, ask_fee, bid_fee,
          taker_side, deal_id, stock, money_asset) = deal
@@ -159,7 +160,7 @@ class HistoryReader:
         self.store = store
 
     @staticmethod
-    def _page(rows: Any, offset: int, limit: int) -> list[dict]:
+    def _page(rows: Any, offset: int, limit: int) -> list[dict[str, Any]]:
         out = []
         for index, record in enumerate(rows):
             if index >= offset + limit:
@@ -169,10 +170,10 @@ class HistoryReader:
         return out
 
     def balance_history(self, user: int, asset: str, business: str, start: int, end: int,
-                        offset: int, limit: int) -> list[dict]:
+                        offset: int, limit: int) -> list[dict[str, Any]]:
         self.store.index_history()
 
-        def rows():
+        def rows() -> Iterator[dict[str, Any]]:
             for _, value in self.store.scan_prefix_desc("h_balance", u32(user)):
                 record = json.loads(value)
                 if asset and record["asset"] != asset:
@@ -187,17 +188,17 @@ class HistoryReader:
         return self._page(rows(), offset, limit)
 
     def order_finished(self, user: int, market: str, start: int, end: int, offset: int,
-                       limit: int, side: int) -> list[dict]:
+                       limit: int, side: int) -> list[dict[str, Any]]:
         self.store.index_history()
 
-        def rows():
+        def rows() -> Iterator[dict[str, Any]]:
             prefix = u32(user) + _market_key(market)
             for key, value in self.store.scan_prefix_desc("h_order", prefix):
                 # data written before the index entries became pointers hold the record
-                value = value or self.store.get("h_detail", key[-8:])
-                if value is None:  # both are written in one transaction: never expected
+                found = value or self.store.get("h_detail", key[-8:])
+                if found is None:  # both are written in one transaction: never expected
                     continue
-                record = json.loads(value)
+                record = json.loads(found)
                 if side and record["side"] != side:
                     continue
                 if start and record["ctime"] < start:
@@ -207,26 +208,26 @@ class HistoryReader:
                 yield record
         return self._page(rows(), offset, limit)
 
-    def order_deals(self, order_id: int, offset: int, limit: int) -> list[dict]:
+    def order_deals(self, order_id: int, offset: int, limit: int) -> list[dict[str, Any]]:
         self.store.index_history()
         rows = (json.loads(v) for _, v in self.store.scan_prefix_desc("h_odeal", u64(order_id)))
         return self._page(rows, offset, limit)
 
-    def finished_detail(self, order_id: int) -> dict | None:
+    def finished_detail(self, order_id: int) -> dict[str, Any] | None:
         self.store.index_history()
         value = self.store.get("h_detail", u64(order_id))
         return None if value is None else json.loads(value)
 
-    def user_deals(self, user: int, market: str, offset: int, limit: int) -> list[dict]:
+    def user_deals(self, user: int, market: str, offset: int, limit: int) -> list[dict[str, Any]]:
         self.store.index_history()
         prefix = u32(user) + _market_key(market)
         rows = (json.loads(v) for _, v in self.store.scan_prefix_desc("h_udeal", prefix))
         return self._page(rows, offset, limit)
 
-    def recent_deals(self, since: float, markets: list[str]) -> list[list]:
+    def recent_deals(self, since: float, markets: list[str]) -> list[list[Any]]:
         """Deals with time >= since, plus each market's latest older deal, in deal-id order."""
         self.store.index_history()
-        recent: list[list] = []
+        recent: list[list[Any]] = []
         missing = set(markets)
         for _, value in self.store.iter_desc("h_deal"):
             deal = json.loads(value)

@@ -37,7 +37,7 @@ def _no_constant(name: str) -> Any:
 _DECODER = json.JSONDecoder(parse_constant=_no_constant)
 
 
-def _reply(req_id: Any, result: Any) -> dict:
+def _reply(req_id: Any, result: Any) -> dict[str, Any]:
     if isinstance(result, CoreError):
         return {"error": result.as_json(), "result": None, "id": req_id}
     return {"error": None, "result": result, "id": req_id}
@@ -57,7 +57,7 @@ class RpcRequest:
 
     __slots__ = ("calls", "_ids", "_replies", "_slots")
 
-    def __init__(self, calls: list[tuple[str, list]], ids: list[Any],
+    def __init__(self, calls: list[tuple[str, list[Any]]], ids: list[Any],
                  replies: list[Any] | None = None, slots: list[int] | None = None) -> None:
         self.calls = calls
         self._ids = ids  # one request: [its id]; a batch: the valid elements' ids
@@ -95,7 +95,7 @@ def parse_request(raw: bytes) -> RpcRequest | None:
     return RpcRequest([(body["method"], body["params"])], [body["id"]])
 
 
-def _batch(body: list) -> RpcRequest:
+def _batch(body: list[Any]) -> RpcRequest:
     calls, ids, slots = [], [], []
     replies: list[Any] = [None] * len(body)
     for index, envelope in enumerate(body):

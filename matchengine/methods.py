@@ -10,13 +10,14 @@ No I/O happens here; history and market data are passed in.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from decimal import Decimal
-from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
+from json.encoder import encode_basestring_ascii
 from typing import Any, NoReturn, Protocol
 
 from common.decimals import ONE, ZERO, fmt, fmt_raw, parse, rescale
 from common.errors import InvalidArgument
-from matchengine.engine import ASK, BID, Engine, EngineError, Market
+from matchengine.engine import ASK, BID, BookSide, Engine, EngineError, Market
 from matchengine.errors import CoreError, invalid
 
 WRITE_METHODS = frozenset({"balance.update", "order.put_limit", "order.put_market",
@@ -31,19 +32,20 @@ BUSINESS_MAX = 30
 UINT32 = 2**32
 UINT64 = 2**64
 
-Op = tuple[str, tuple]
+Op = tuple[str, tuple[Any, ...]]
 _COMPACT = json.JSONEncoder(separators=(",", ":"))
 _STRICT = json.JSONEncoder(allow_nan=False)
 
 
 class History(Protocol):
     def balance_history(self, user: int, asset: str, business: str, start: int, end: int,
-                        offset: int, limit: int) -> list[dict]: ...
+                        offset: int, limit: int) -> list[dict[str, Any]]: ...
     def order_finished(self, user: int, market: str, start: int, end: int, offset: int,
-                       limit: int, side: int) -> list[dict]: ...
-    def order_deals(self, order_id: int, offset: int, limit: int) -> list[dict]: ...
-    def finished_detail(self, order_id: int) -> dict | None: ...
-    def user_deals(self, user: int, market: str, offset: int, limit: int) -> list[dict]: ...
+                       limit: int, side: int) -> list[dict[str, Any]]: ...
+    def order_deals(self, order_id: int, offset: int, limit: int) -> list[dict[str, Any]]: ...
+    def finished_detail(self, order_id: int) -> dict[str, Any] | None: ...
+    def user_deals(self, user: int, market: str, offset: int,
+                   limit: int) -> list[dict[str, Any]]: ...
 
 
 # -- parameter helpers ------------------------------------------------------------------------
@@ -66,7 +68,7 @@ def _str(value: Any, max_len: int | None = None) -> str:
     return value
 
 
-def _arity(params: list, n: int) -> None:
+def _arity(params: list[Any], n: int) -> None:
     if len(params) != n:
         raise invalid(f"expected exactly {n} params, got {len(params)}")
 
@@ -135,7 +137,7 @@ def _limit(value: Any, lo: int, hi: int) -> int:
 
 # -- writes -----------------------------------------------------------------------------------
 
-class _Checked(dict):
+class _Checked(dict[Any, Decimal]):
     """Checked decimals by their text: a miss runs `check`, which refuses bad text (code 1,
     nothing stored); a value of another type is checked, never stored. A full table is
     cleared. Look values up with `table[text]` (C speed; an unhashable value raises
@@ -143,7 +145,7 @@ class _Checked(dict):
 
     MAX = 65536
 
-    def __init__(self, check: Any) -> None:
+    def __init__(self, check: Callable[[Any], Decimal]) -> None:
         super().__init__()
         self.check = check
 
@@ -204,7 +206,7 @@ def _source(value: Any) -> str:
     return _str(value, SOURCE_MAX)
 
 
-def _parse_update_balance(engine: Engine, params: list) -> Op:
+def _parse_update_balance(engine: Engine, params: list[Any]) -> Op:
     _arity(params, 6)
     user = _user(params[0])
     asset = params[1]
@@ -228,6 +230,7 @@ def _order_target(engine: Engine, user: Any, market: Any, side: Any) -> _OrderPa
     """Check an order's user, market and side; the market's checked parameters."""
     if type(user) is not int or not 0 <= user < UINT32:
         _user(user)
+    checked: _OrderParams
     try:
         checked = engine.order_params[market]
     except (KeyError, TypeError):
@@ -237,7 +240,7 @@ def _order_target(engine: Engine, user: Any, market: Any, side: Any) -> _OrderPa
     return checked
 
 
-def _parse_put_limit(engine: Engine, params: list) -> Op:
+def _parse_put_limit(engine: Engine, params: list[Any]) -> Op:
     if len(params) != 8:
         _arity(params, 8)
     user, market, side, amount, price, taker_fee, maker_fee, source = params
@@ -251,7 +254,7 @@ def _parse_put_limit(engine: Engine, params: list) -> Op:
                            (checked.fees, taker_fee), (checked.fees, maker_fee))
 
 
-def _parse_put_market(engine: Engine, params: list) -> Op:
+def _parse_put_market(engine: Engine, params: list[Any]) -> Op:
     if len(params) != 6:
         _arity(params, 6)
     user, market, side, amount, taker_fee, source = params
@@ -264,7 +267,7 @@ def _parse_put_market(engine: Engine, params: list) -> Op:
         _refuse_unhashable((checked.amounts, amount), (checked.fees, taker_fee))
 
 
-def _parse_cancel(engine: Engine, params: list) -> Op:
+def _parse_cancel(engine: Engine, params: list[Any]) -> Op:
     if len(params) != 3:
         _arity(params, 3)
     user, market, order_id = params
@@ -283,7 +286,7 @@ _WRITE_PARSERS = {"balance.update": _parse_update_balance, "order.put_limit": _p
                   "order.put_market": _parse_put_market, "order.cancel": _parse_cancel}
 
 
-def parse_write(engine: Engine, method: str, params: list) -> Op:
+def parse_write(engine: Engine, method: str, params: list[Any]) -> Op:
     """Check a write call's params; return the operation with truncated decimals."""
     if not isinstance(params, list):
         raise invalid("params must be an array")
@@ -339,7 +342,7 @@ def encode_log_entry(op: Op, t: float) -> bytes:
     return f'["{name}",{t!r},[{",".join(parts)}]]'.encode()
 
 
-def decode_op(name: str, args: list) -> Op:
+def decode_op(name: str, args: list[Any]) -> Op:
     positions = DECIMAL_ARGS[name]
     return name, tuple(Decimal(a) if i in positions else a for i, a in enumerate(args))
 
@@ -360,7 +363,7 @@ def _balance_unit(engine: Engine, user: int, asset: str) -> dict[str, str]:
     return unit
 
 
-def balance_query(engine: Engine, params: list) -> dict:
+def balance_query(engine: Engine, params: list[Any]) -> dict[str, Any]:
     if not params:
         raise invalid("user_id required")
     user = _user(params[0], nonzero=True)
@@ -371,17 +374,18 @@ def balance_query(engine: Engine, params: list) -> dict:
     return {asset: _balance_unit(engine, user, asset) for asset in assets}
 
 
-def asset_list(engine: Engine, params: list) -> list:
+def asset_list(engine: Engine, params: list[Any]) -> list[Any]:
     return [{"name": a.name, "prec": a.prec_show} for a in engine.config.assets]
 
 
-def asset_summary(engine: Engine, params: list) -> list:
+def asset_summary(engine: Engine, params: list[Any]) -> list[Any]:
     assets = params or list(engine.prec_save)
     for asset in assets:
         if not isinstance(asset, str) or asset not in engine.prec_save:
             raise invalid(f"unknown asset {asset!r}")
     wanted = set(assets)
-    sums = {a: [ZERO, 0, ZERO, 0, ZERO] for a in wanted}  # total, n_avail, avail, n_frz, frz
+    # total, n_avail, avail, n_frz, frz
+    sums: dict[str, list[Any]] = {a: [ZERO, 0, ZERO, 0, ZERO] for a in wanted}
     for (_, asset), value in engine.available.items():
         if asset in wanted:
             row = sums[asset]
@@ -399,13 +403,13 @@ def asset_summary(engine: Engine, params: list) -> list:
              "freeze_balance": fmt(sums[a][4])} for a in assets]
 
 
-def market_list(engine: Engine, params: list) -> list:
+def market_list(engine: Engine, params: list[Any]) -> list[Any]:
     return [{"name": m.name, "stock": m.stock, "money": m.money, "fee_prec": m.fee_prec,
              "stock_prec": m.stock_prec, "money_prec": m.money_prec,
              "min_amount": fmt(m.min_amount)} for m in engine.config.markets]
 
 
-def market_summary(engine: Engine, params: list) -> list:
+def market_summary(engine: Engine, params: list[Any]) -> list[Any]:
     markets = [_market(engine, name) for name in params] or list(engine.markets.values())
     result = []
     for market in markets:
@@ -417,7 +421,7 @@ def market_summary(engine: Engine, params: list) -> list:
     return result
 
 
-def order_book(engine: Engine, params: list) -> dict:
+def order_book(engine: Engine, params: list[Any]) -> dict[str, Any]:
     _arity(params, 4)
     market = _market(engine, params[0])
     side = _side(params[1])
@@ -433,9 +437,10 @@ def order_book(engine: Engine, params: list) -> dict:
     return {"offset": offset, "limit": limit, "total": book.count, "orders": orders}
 
 
-def _depth_side(book, limit: int, interval: Decimal, is_ask: bool) -> list:
+def _depth_side(book: BookSide, limit: int, interval: Decimal, is_ask: bool) -> list[list[str]]:
     rows: list[list[str]] = []
-    price = amount = None
+    price: Decimal | None = None
+    amount = ZERO  # set together with price
     for order in book:
         if price is not None:
             same = (order.price == price if interval == 0 else
@@ -460,7 +465,7 @@ def _depth_side(book, limit: int, interval: Decimal, is_ask: bool) -> list:
     return rows
 
 
-def order_depth(engine: Engine, params: list) -> dict:
+def order_depth(engine: Engine, params: list[Any]) -> dict[str, Any]:
     _arity(params, 3)
     market = _market(engine, params[0])
     limit = _limit(params[1], 0, BOOK_MAX)
@@ -471,7 +476,7 @@ def order_depth(engine: Engine, params: list) -> dict:
             "bids": _depth_side(market.bids, limit, interval, False)}
 
 
-def order_pending(engine: Engine, params: list) -> dict:
+def order_pending(engine: Engine, params: list[Any]) -> dict[str, Any]:
     _arity(params, 4)
     user = _user(params[0])
     market = _market(engine, params[1])
@@ -483,14 +488,14 @@ def order_pending(engine: Engine, params: list) -> dict:
             "records": [mine[i].info() for i in ids]}
 
 
-def order_pending_detail(engine: Engine, params: list) -> dict | None:
+def order_pending_detail(engine: Engine, params: list[Any]) -> dict[str, Any] | None:
     _arity(params, 2)
     market = _market(engine, params[0])
     order = market.orders.get(_int(params[1]))
     return order.info() if order is not None else None
 
 
-def balance_history(engine: Engine, history: History, params: list) -> dict:
+def balance_history(engine: Engine, history: History, params: list[Any]) -> dict[str, Any]:
     _arity(params, 7)
     user = _user(params[0], nonzero=True)
     asset = _str(params[1])
@@ -506,7 +511,7 @@ def balance_history(engine: Engine, history: History, params: list) -> dict:
     return {"offset": offset, "limit": limit, "records": records}
 
 
-def order_finished(engine: Engine, history: History, params: list) -> dict:
+def order_finished(engine: Engine, history: History, params: list[Any]) -> dict[str, Any]:
     if len(params) not in (6, 7):
         raise invalid("expected 6 or 7 params")
     user = _user(params[0], nonzero=True)
@@ -523,7 +528,7 @@ def order_finished(engine: Engine, history: History, params: list) -> dict:
     return {"offset": offset, "limit": limit, "records": records}
 
 
-def order_deals(engine: Engine, history: History, params: list) -> dict:
+def order_deals(engine: Engine, history: History, params: list[Any]) -> dict[str, Any]:
     _arity(params, 3)
     order_id = _int(params[0], 1)
     offset = _int(params[1])
@@ -532,12 +537,13 @@ def order_deals(engine: Engine, history: History, params: list) -> dict:
             "records": history.order_deals(order_id, offset, limit)}
 
 
-def order_finished_detail(engine: Engine, history: History, params: list) -> dict | None:
+def order_finished_detail(engine: Engine, history: History,
+                          params: list[Any]) -> dict[str, Any] | None:
     _arity(params, 1)
     return history.finished_detail(_int(params[0], 1))
 
 
-def market_user_deals(engine: Engine, history: History, params: list) -> dict:
+def market_user_deals(engine: Engine, history: History, params: list[Any]) -> dict[str, Any]:
     _arity(params, 4)
     user = _user(params[0], nonzero=True)
     market = _market(engine, params[1])
@@ -568,18 +574,19 @@ class MarketReads(Protocol):
     follows the ``deals`` events and answers the five ``market.*`` reads, raising
     ``InvalidArgument`` for a value out of range."""
 
-    def on_deal(self, deal: list) -> None: ...
+    def on_deal(self, deal: list[Any]) -> None: ...
     def last(self, market: str) -> str: ...
-    def deals(self, market: str, limit: int, last_id: int) -> list: ...
-    def kline(self, market: str, start: int, end: int, interval: int) -> list: ...
-    def status(self, market: str, period: int) -> dict: ...
-    def status_today(self, market: str) -> dict: ...
+    def deals(self, market: str, limit: int, last_id: int) -> list[Any]: ...
+    def kline(self, market: str, start: int, end: int, interval: int) -> list[Any]: ...
+    def status(self, market: str, period: int) -> dict[str, Any]: ...
+    def status_today(self, market: str) -> dict[str, Any]: ...
 
 
-def market_read(engine: Engine, md: MarketReads | None, method: str, params: list) -> Any:
+def market_read(engine: Engine, md: MarketReads | None, method: str, params: list[Any]) -> Any:
     """Arity, types and market name are checked here; ranges are market data's business."""
     if md is None:
         raise CoreError(3, "service unavailable")  # a core composed without market data
+    call: tuple[Any, ...]  # (bound method, its arguments...)
     if method == "market.last":
         _arity(params, 1)
         call = (md.last, _market(engine, params[0]).name)

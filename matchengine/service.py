@@ -36,7 +36,7 @@ from common.decimals import CTX
 from matchengine import methods
 from matchengine.bus import EventBus
 from matchengine.config import CoreConfig, from_dict
-from matchengine.engine import Engine
+from matchengine.engine import Engine, Sink
 from matchengine.errors import CoreError
 from matchengine.history import HistoryReader, HistoryWriter
 from matchengine.methods import MarketReads
@@ -69,7 +69,7 @@ class _Group:
 
     __slots__ = ("calls", "out", "done")
 
-    def __init__(self, calls: list[tuple[int, str, list]], out: list[Any], done: Done) -> None:
+    def __init__(self, calls: list[tuple[int, str, list[Any]]], out: list[Any], done: Done) -> None:
         self.calls = calls  # (slot in out, method, params)
         self.out = out
         self.done = done  # called with `out` once every write of the group is on disk
@@ -80,7 +80,8 @@ class _Commit:
 
     __slots__ = ("oplog", "idem", "rows", "groups", "last_oper")
 
-    def __init__(self, oplog: list, idem: list, rows: Rows | None, groups: list[_Group],
+    def __init__(self, oplog: list[tuple[int, bytes]], idem: list[tuple[bytes, int]],
+                 rows: Rows | None, groups: list[_Group],
                  last_oper: int) -> None:
         self.oplog = oplog
         self.idem = idem
@@ -89,7 +90,7 @@ class _Commit:
         self.last_oper = last_oper
 
 
-def config_to_dict(config: CoreConfig) -> dict:
+def config_to_dict(config: CoreConfig) -> dict[str, Any]:
     return {
         "core": {"http_addr": config.http_addr, "snapshot_interval": config.snapshot_interval},
         "assets": [{"name": a.name, "prec_save": a.prec_save, "prec_show": a.prec_show}
@@ -100,7 +101,7 @@ def config_to_dict(config: CoreConfig) -> dict:
     }
 
 
-def recover(config: CoreConfig, store: Store, sink: Callable | None = None) -> tuple[Engine, int]:
+def recover(config: CoreConfig, store: Store, sink: Sink | None = None) -> tuple[Engine, int]:
     """Rebuild the engine from the newest snapshot plus the log after it."""
     engine = Engine(config)
     snapshot = store.latest_snapshot()
@@ -201,11 +202,11 @@ class CoreService:
 
     # -- public -------------------------------------------------------------------------------
 
-    def call(self, method: str, params: list) -> Any:
+    def call(self, method: str, params: list[Any]) -> Any:
         """Run one JSON-RPC method; raises CoreError. Returns after the write is durable."""
         return self.call_many([(method, params)])[0]
 
-    def call_many(self, calls: list[tuple[str, list]]) -> list[Any]:
+    def call_many(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
         """Run several calls in order (one batch when possible). Each element of the result is
         the method's result or a CoreError instance. A history read that follows other calls
         runs once they are on disk, so it sees them."""
@@ -219,7 +220,7 @@ class CoreService:
             return results
         return self._call_segment(calls)
 
-    def _call_segment(self, calls: list[tuple[str, list]]) -> list[Any]:
+    def _call_segment(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
         finished = threading.Event()
         out, queued = self._enqueue(calls, lambda results: finished.set())
         if not finished.wait(REPLY_TIMEOUT):
@@ -230,17 +231,18 @@ class CoreService:
             return timed_out
         return out
 
-    def submit(self, calls: list[tuple[str, list]], done: Done) -> None:
+    def submit(self, calls: list[tuple[str, list[Any]]], done: Done) -> None:
         """Queue several calls and return at once; `done(results)` is called once every write
         among them is on disk: in the writer or committer thread, or in this one when nothing
         needed queueing. History reads among them run at once, in this thread, before the
         writes: calls with a history read go through `call_many` (see `needs_thread`)."""
         self._enqueue(calls, done)
 
-    def _enqueue(self, calls: list[tuple[str, list]], done: Done) -> tuple[list[Any], list[int]]:
+    def _enqueue(self, calls: list[tuple[str, list[Any]]],
+                 done: Done) -> tuple[list[Any], list[int]]:
         """The results list (complete when `done` is called) and the indexes queued."""
         out: list[Any] = [None] * len(calls)
-        queued: list[tuple[int, str, list]] = []
+        queued: list[tuple[int, str, list[Any]]] = []
         all_methods, history_reads = methods.ALL_METHODS, methods.HISTORY_READS
         for index, (method, params) in enumerate(calls):
             if method not in all_methods:
@@ -264,7 +266,7 @@ class CoreService:
         return out, []
 
     @staticmethod
-    def needs_thread(calls: list[tuple[str, list]]) -> bool:
+    def needs_thread(calls: list[tuple[str, list[Any]]]) -> bool:
         """Whether `calls` include a history read, which may wait for the disk (it indexes the
         staged rows first): run those through `call_many` in a thread of their own."""
         reads = methods.HISTORY_READS
@@ -296,7 +298,7 @@ class CoreService:
 
     # -- internals ----------------------------------------------------------------------------
 
-    def _history_read(self, method: str, params: list) -> Any:
+    def _history_read(self, method: str, params: list[Any]) -> Any:
         try:
             with localcontext(CTX):
                 return methods.HISTORY_READS[method](self.engine, self.history, params)
@@ -488,5 +490,5 @@ class CoreService:
             threading.Thread(target=write, name="core-snapshot", daemon=True).start()
 
 
-def load_service_config(data: dict) -> CoreConfig:
+def load_service_config(data: dict[str, Any]) -> CoreConfig:
     return from_dict(data)

@@ -12,6 +12,7 @@ from typing import Any
 
 from addrs.validate import InvalidAddress, normalize_deposit_address
 from ledger.intake import DepositIntake
+from ledger.records import DepositRecord
 from ledger.store import Deposit, NoBinding
 
 
@@ -26,7 +27,7 @@ class DummyScanner:
     pool_coin_for: Any  # Callable[[str], str]: ERC-20 tokens use ETH addresses
 
     def deposit(self, coin: str, addr: str, value: int, height: int, tx: str,
-                n: int) -> tuple[dict[str, Any], bool]:
+                n: int) -> tuple[DepositRecord, bool]:
         pool_coin = self.pool_coin_for(coin)
         try:
             address = normalize_deposit_address(pool_coin, addr, self.network_for(coin))

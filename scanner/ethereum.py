@@ -82,7 +82,7 @@ class EthereumScanner(ChainScanner):
         except (w3e.BlockNotFound, w3e.TransactionNotFound) as exc:
             raise ChainMoved(f"ETH node {what}: {exc}") from exc
         except w3e.Web3RPCError as exc:
-            error = (exc.rpc_response or {}).get("error") or {}
+            error: Any = (exc.rpc_response or {}).get("error") or {}
             code = error.get("code") if isinstance(error, dict) else None
             message = error.get("message", str(exc)) if isinstance(error, dict) else str(exc)
             raise NodeRejected(code, f"ETH node {what}: {message}") from exc

@@ -207,7 +207,7 @@ class ERC20Sender(Sender):
     def _knows(self, txid: str) -> bool:
         """Whether the node has our transaction (in its pool or in a block)."""
         try:
-            return self.w3.eth.get_transaction(txid) is not None
+            return self.w3.eth.get_transaction(txid) is not None  # type: ignore[arg-type]  # 0x-hex
         except TransactionNotFound:
             return False
 
@@ -327,7 +327,7 @@ class ERC20Sender(Sender):
     def tx_state(self, signed: SignedPayout) -> TxState:
         with self._rpc("checking a payout"):
             try:
-                receipt = self.w3.eth.get_transaction_receipt(signed.txid)
+                receipt = self.w3.eth.get_transaction_receipt(signed.txid)  # type: ignore[arg-type]
             except TransactionNotFound:
                 receipt = None
             if receipt is None:

@@ -14,13 +14,13 @@ import os
 import shutil
 import tempfile
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, Flask, Response, request
 
 from common.units import COIN_DECIMALS
 from exchanger.review import ReviewError, review_deposit
-from ledger.accounting import accounting
+from ledger.accounting import Accounting, accounting
 from ledger.status import Status
 
 from .context import services
@@ -41,7 +41,7 @@ def _coin_decimals(service: Service, coin: str) -> int:
     return COIN_DECIMALS[coin]
 
 
-def accounting_report(service: Service) -> dict[str, Any]:
+def accounting_report(service: Service) -> Accounting:
     return accounting(service.store, lambda coin: _coin_decimals(service, coin),
                       service.sender.decimals, service.sender.token)
 

@@ -118,4 +118,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    sys.exit(main())  # type: ignore[func-returns-value]  # click exits itself

@@ -279,10 +279,12 @@ class Config:
                                        or coin in self.dummy.scanner_coins)
 
     def scanner_for(self, coin: str) -> ScannerSection:
-        return getattr(self, f"{coin.lower()}_scanner")
+        section: ScannerSection = getattr(self, f"{coin.lower()}_scanner")
+        return section
 
     def address_file_for(self, coin: str) -> str:
-        return getattr(self, f"{coin.lower()}_addresses")
+        path: str = getattr(self, f"{coin.lower()}_addresses")
+        return path
 
     def coin_enabled(self, coin: str) -> bool:
         """A coin is bindable when its scanner is enabled (real or dummy), as in the Go teller."""

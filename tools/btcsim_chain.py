@@ -740,7 +740,7 @@ class Simulator:
             rng = random.Random(seed if seed is not None else self._nonce)
             old = self.old_shape
             with_fee = not old
-            plans = []
+            plans: list[tuple[list[_Tx], int | None]] = []
             for _ in range(blocks):
                 addresses = _random_addresses(rng, outputs)
                 txs = []
