@@ -1,0 +1,1 @@
+"""Buy venues: where a passthrough deposit buys the token (our exchange core, or ccxt)."""
