@@ -79,6 +79,43 @@ def _dec(value: Any) -> Decimal | None:
     return out if out.is_finite() else None
 
 
+def _fmt(value: Decimal) -> str:
+    """A Decimal for a message, without float noise (``10.0`` -> ``10``, ``1E-8`` -> ``0.00000001``)."""
+    return format(value.normalize(), "f")
+
+
+class _ScrubbedLog:
+    """ccxt's request/response debug log with the API key and secret blanked out.
+
+    ccxt logs every request's headers (binance's carry the API key) and every answer at DEBUG
+    through ``exchange.logger``; this stands in for that logger."""
+
+    def __init__(self, logger: logging.Logger, secrets: tuple[str, ...]) -> None:
+        self._log = logger
+        self._secrets = secrets
+
+    def scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def _emit(self, level: int, msg: str, *args: Any) -> None:
+        if self._log.isEnabledFor(level):
+            self._log.log(level, "%s", self.scrub(msg % args if args else msg))
+
+    def debug(self, msg: str, *args: Any) -> None:
+        self._emit(logging.DEBUG, msg, *args)
+
+    def info(self, msg: str, *args: Any) -> None:
+        self._emit(logging.INFO, msg, *args)
+
+    def warning(self, msg: str, *args: Any) -> None:
+        self._emit(logging.WARNING, msg, *args)
+
+    def error(self, msg: str, *args: Any) -> None:
+        self._emit(logging.ERROR, msg, *args)
+
+
 def _rebase(urls: Any, base: str) -> Any:
     """``urls`` (a ccxt ``urls['api']`` str or nested dict) with every origin replaced by
     ``base``, paths kept: ``https://api.binance.com/api/v3`` -> ``<base>/api/v3``."""
@@ -116,12 +153,14 @@ class CcxtVenue:
         self._sandbox = sandbox
         self._api_url = api_url.rstrip("/")
         self._markets = dict(markets)
-        self._secrets = tuple(s for s in (api_key, secret) if s)
+        self._wire_log = _ScrubbedLog(logging.getLogger(__name__ + ".wire"),
+                                      tuple(s for s in (api_key, secret) if s))
         ex = exchange_class({
             "apiKey": api_key,
             "secret": secret,
             "timeout": int(timeout_ms),
             "enableRateLimit": True,
+            "logger": self._wire_log,
             # no clock sync call at load time: the venue makes only the calls listed here
             "options": {"adjustForTimeDifference": False},
         })
@@ -199,7 +238,7 @@ class CcxtVenue:
         min_cost = _dec((limits.get("cost") or {}).get("min"))
         if min_cost is not None and cost < min_cost:
             raise TooSmall(f"spending {cost} {intent.coin} is below {self.name}'s minimum order cost "
-                           f"{min_cost} {market.get('quote', intent.coin)} on {intent.market}")
+                           f"{_fmt(min_cost)} {market.get('quote', intent.coin)} on {intent.market}")
         min_amounts = [_dec((limits.get(kind) or {}).get("min")) for kind in ("amount", "market")]
         min_amount = max((m for m in min_amounts if m is not None), default=None)
         precision = (market.get("precision") or {}).get("amount")
@@ -213,8 +252,8 @@ class CcxtVenue:
         estimate = cost / best
         token = market.get("base", "token")
         if min_amount is not None and estimate < min_amount:
-            raise TooSmall(f"spending {cost} {intent.coin} buys about {estimate:.8f} {token} at {best}, "
-                           f"below {self.name}'s minimum amount {min_amount} on {intent.market}")
+            raise TooSmall(f"spending {cost} {intent.coin} buys about {estimate:.8f} {token} at {_fmt(best)}, "
+                           f"below {self.name}'s minimum amount {_fmt(min_amount)} on {intent.market}")
         try:
             self._ex.amount_to_precision(intent.market, str(estimate))
         except ccxt.InvalidOrder as exc:
@@ -363,10 +402,7 @@ class CcxtVenue:
                                    f"{self._scrub(exc)}") from exc
 
     def _scrub(self, exc: BaseException) -> str:
-        text = str(exc)
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text[:500]
+        return self._wire_log.scrub(str(exc))[:500]
 
     def _state(self, intent: BuyIntent, order: dict[str, Any]) -> OrderState:
         """A ccxt order as an OrderState; VenueRejected when it ended with nothing filled."""
