@@ -142,6 +142,17 @@ def test_empty_book_waits_and_a_halted_market_waits(fake: FakeBinance) -> None:
         venue().check(intent())
 
 
+def test_a_halted_market_still_answers_for_orders_already_placed(fake: FakeBinance) -> None:
+    placed = venue().place(intent())  # open
+    fake.info = exchange_info(status="BREAK")
+    v = venue()
+    assert v.place(intent()).order_id == placed.order_id  # found, not refused
+    assert v.poll(intent(), placed.order_id).status == "open"
+    with pytest.raises(VenueWait, match="not trading"):
+        v.place(intent(seq=2))
+    assert len(fake.posts()) == 1
+
+
 def test_a_big_enough_spend_passes(fake: FakeBinance) -> None:
     venue().check(intent("0.001"))
     assert [p for _, p, _ in fake.calls] == ["/api/v3/exchangeInfo", "/api/v3/depth"]
@@ -287,6 +298,19 @@ def test_crash_after_post_a_new_venue_finds_the_order_and_never_posts_again(fake
     assert len(fake.posts()) == 1
     lookups = [p for m, path, p in fake.calls if m == "GET" and path == "/api/v3/order"]
     assert lookups and all(p["origClientOrderId"] == "teller-7-1" for p in lookups)
+
+
+def test_exchanges_without_lookup_by_client_id_are_searched_in_the_order_list(fake: FakeBinance) -> None:
+    # the path other exchanges take (ccxt fetch_orders filtered by clientOrderId), shown with
+    # binance's GET /api/v3/allOrders
+    fake.fill_next.append(([Fill("0.00000200", "500.0", "0.5")], "FILLED"))
+    venue().place(intent(seq=8))
+    restarted = venue()
+    restarted._find_by_fetch = False
+    assert restarted.find(intent(seq=9)) is None
+    found = restarted.find(intent(seq=8))
+    assert found is not None and found.bought == Decimal("499.5")
+    assert ("GET", "/api/v3/allOrders") in [(m, p) for m, p, _ in fake.calls]
 
 
 def test_after_a_restart_an_unknown_client_id_waits_out_the_window(fake: FakeBinance) -> None:

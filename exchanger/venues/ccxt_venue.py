@@ -232,7 +232,7 @@ class CcxtVenue:
 
         The amount is estimated at the best ask (one order-book read); the exchange may still
         fill less, which is why ``place`` maps a late minimum refusal to TooSmall as well."""
-        market = self._market(intent)
+        market = self._market(intent, to_order=True)
         cost = self._cost(intent, market)
         limits = market.get("limits") or {}
         min_cost = _dec((limits.get("cost") or {}).get("min"))
@@ -289,13 +289,14 @@ class CcxtVenue:
     def place(self, intent: BuyIntent) -> OrderState:
         """One market buy spending ``intent.spend`` under ``intent.client_id``; the existing
         order when the exchange already has one under that id."""
-        market = self._market(intent)
+        self._market(intent)
         cid = intent.client_id
         existing = self.find(intent)
         if existing is not None:
             log.info("%s: order %s for %s already placed under %s, not placing again",
                      self.name, existing.order_id, intent.deposit_key, cid)
             return existing
+        market = self._market(intent, to_order=True)
         self._wait_out_lost_send(cid)
         cost = self._cost(intent, market)
         try:
@@ -321,8 +322,9 @@ class CcxtVenue:
                 raise TooSmall(f"{self.name} refused {cost} {intent.coin} on {intent.market} as "
                                f"too small: {self._scrub(exc)}") from exc
             raise VenueRejected(f"{self.name} refused order {cid}: {self._scrub(exc)}") from exc
-        except ccxt.BaseError as exc:
-            # timeout, network, 5xx, rate limit or an answer we cannot read: the order may exist
+        except Exception as exc:
+            # timeout, network, 5xx, rate limit, or an answer ccxt could not read: the order
+            # may exist, so this id is not sent again before the exchange has settled
             self._sent_unsure[cid] = self._clock()
             raise VenueUnavailable(f"sending order {cid} to {self.name}: {type(exc).__name__}: "
                                    f"{self._scrub(exc)}") from exc
@@ -344,13 +346,14 @@ class CcxtVenue:
 
     # --- helpers ------------------------------------------------------------------------
 
-    def _market(self, intent: BuyIntent) -> dict[str, Any]:
+    def _market(self, intent: BuyIntent, *, to_order: bool = False) -> dict[str, Any]:
+        """The loaded ccxt market of ``intent``; VenueWait when ordering on a halted one."""
         if not self._prepared:
             self.prepare()
         market = self._ex.markets.get(intent.market)
         if market is None:
             raise VenueError(f"{self.name} has no market {intent.market}")
-        if market.get("active") is False:
+        if to_order and market.get("active") is False:
             raise VenueWait(f"{self.name} {intent.market} is not trading now")
         return market
 

@@ -3,7 +3,8 @@
 No external exchange can be reached here, so the ccxt venue tests drive ccxt's real binance
 client against this: ``GET /api/v3/exchangeInfo`` (load_markets), ``GET /api/v3/depth``,
 ``POST /api/v3/order`` (market buy by ``quoteOrderQty`` with ``newClientOrderId``),
-``GET /api/v3/order`` (by ``orderId`` or ``origClientOrderId``) and ``GET /api/v3/myTrades``.
+``GET /api/v3/order`` (by ``orderId`` or ``origClientOrderId``), ``GET /api/v3/allOrders`` and
+``GET /api/v3/myTrades``.
 Signed calls are checked (HMAC-SHA256 of the query with the secret, the API key header, the
 timestamp) the way binance checks them. Orders live in ``orders`` so a test can fill them
 later, and every request is in ``calls`` so a test can count POSTs.
@@ -117,6 +118,7 @@ class FakeBinance:
         rsps.add_callback(responses.POST, re.compile(api + r"order$"), self._post_order)
         rsps.add_callback(responses.GET, re.compile(api + r"order\?.*"), self._get_order)
         rsps.add_callback(responses.GET, re.compile(api + r"myTrades\?.*"), self._my_trades)
+        rsps.add_callback(responses.GET, re.compile(api + r"allOrders\?.*"), self._all_orders)
 
     def posts(self) -> list[dict[str, str]]:
         return [params for method, path, params in self.calls if method == "POST"]
@@ -182,6 +184,10 @@ class FakeBinance:
         if not found:
             return 400, {}, json.dumps(error(-2013, "Order does not exist."))
         return 200, {}, json.dumps(found[-1])
+
+    def _all_orders(self, request: Any) -> tuple[int, dict[str, str], str]:
+        params = self._record(request, signed=True)
+        return 200, {}, json.dumps([o for o in self.orders.values() if o["symbol"] == params["symbol"]])
 
     def _my_trades(self, request: Any) -> tuple[int, dict[str, str], str]:
         params = self._record(request, signed=True)
