@@ -1,1 +1,2 @@
-"""Buy venues: where a passthrough deposit buys the token (our exchange core, or ccxt)."""
+"""Buy venues for passthrough deposits: the interface (base.py), our exchange core (core.py),
+any ccxt exchange (ccxt_venue.py)."""

@@ -1,4 +1,10 @@
-"""The buy-venue interface (issue 13): the types every venue speaks, amounts in Decimal."""
+"""The buy-venue interface (issue 13): the types every venue and the exchanger share.
+
+Text fixed in notes/venue-interface.md. Amounts are Decimal in whole units of the asset, never
+float. A venue call does network I/O: it is NEVER made inside an LMDB transaction. The
+processor persists the intent (client_id, attempt) BEFORE calling `place`, and on restart
+calls `find(intent)` before ever placing again.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +22,6 @@ class BuyIntent:
     client_id: str          # "teller-<deposit seq>-<attempt>": the idempotency key
     attempt: int
 
-
 @dataclass(frozen=True)
 class OrderState:
     order_id: str
@@ -28,13 +33,11 @@ class OrderState:
     price: Decimal          # average price (coin per token), 0 if no fill
     original: str           # the venue's raw JSON answer (for the record's `order.original`)
 
-
 class VenueError(Exception): ...          # base
 class VenueUnavailable(VenueError): ...   # network error, timeout, 5xx, rate limit (429): back off, retry, visible in /api/health
 class VenueWait(VenueError): ...          # empty book / insufficient venue balance: wait like sold out, never fail the deposit, never block others
 class VenueRejected(VenueError): ...      # the venue refused the order and NOTHING was filled: may retry with attempt + 1
 class TooSmall(VenueError): ...           # below the venue's minimum amount/cost/precision: permanent -> done with error
-
 
 class Venue(Protocol):
     name: str                                   # "core", "binance", ... (-> passthrough.exchange_name)

@@ -194,7 +194,7 @@ class CcxtVenue:
         self._ex = ex
         if settle_s is None:
             recv_window = _dec(ex.options.get("recvWindow"))
-            settle_s = float(recv_window / 1000) + 1.0 if recv_window else _DEFAULT_SETTLE_S
+            settle_s = float(recv_window / 1000) + 1.0 if recv_window else _DEFAULT_SETTLE_S  # float-ok: seconds
         self._settle_s = settle_s
         self._retry_delays = retry_delays
         self._clock = clock

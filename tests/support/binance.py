@@ -138,8 +138,8 @@ class FakeBinance:
     def _post_order(self, request: Any) -> tuple[int, dict[str, str], str]:
         params = self._record(request, signed=True)
         if self.fail_next:
-            status, body = self.fail_next.pop(0)
-            return status, {}, json.dumps(body)
+            http_status, body = self.fail_next.pop(0)
+            return http_status, {}, json.dumps(body)
         cid = params["newClientOrderId"]
         if any(o["clientOrderId"] == cid and o["status"] in ("NEW", "PARTIALLY_FILLED")
                for o in self.orders.values()):
