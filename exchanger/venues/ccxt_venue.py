@@ -9,12 +9,13 @@ it is tested against are binance's. What it guarantees:
   looking again. After a send whose outcome is unknown (timeout, network error, odd answer) it
   does not post that id again until the exchange can no longer be executing the lost request
   (binance refuses a signed request older than ``recvWindow``; ``settle_s`` is that window).
-  The same wait applies to ids this process never sent, for ``settle_s`` after it started: a
-  process that crashed just after sending may have left the request in flight.
+  Across a restart the exchanger's persisted ``placing_at`` + ``settle_wait`` does the same.
 - **errors as the processor needs them**: rate limits, timeouts, network and exchange outages
   are ``VenueUnavailable`` (back off); not enough balance on the exchange, a closed market or
-  an empty book are ``VenueWait``; an order refused or ended with nothing filled is
-  ``VenueRejected`` (retry with attempt + 1); anything under the market's minimum amount, cost
+  an empty book are ``VenueWait``; an order ``place`` sees refused or ended with nothing
+  filled is ``VenueRejected`` (retry with attempt + 1; ``find`` and ``poll`` return such an
+  order as a final OrderState with nothing bought, which the exchanger treats the same way);
+  anything under the market's minimum amount, cost
   or precision is ``TooSmall``, found before ordering where the market says so.
 - **amounts in Decimal**: ccxt hands out floats; they become ``Decimal(str(x))`` at this
   boundary only, and the exchange's own strings (binance ``executedQty``,
@@ -198,9 +199,7 @@ class CcxtVenue:
         self._settle_s = settle_s
         self._retry_delays = retry_delays
         self._clock = clock
-        self._started = clock()
         self._sent_unsure: dict[str, float] = {}  # client id -> when a send with unknown outcome was made
-        self._cleared: set[str] = set()  # client ids this process knows the outcome of
         self._prepared = False
 
     def __repr__(self) -> str:
@@ -282,7 +281,6 @@ class CcxtVenue:
                     break
             if order is None:
                 return None
-        self._cleared.add(cid)
         self._sent_unsure.pop(cid, None)
         return self._state(intent, order)
 
@@ -295,7 +293,7 @@ class CcxtVenue:
         if existing is not None:
             log.info("%s: order %s for %s already placed under %s, not placing again",
                      self.name, existing.order_id, intent.deposit_key, cid)
-            return existing
+            return _unless_nothing_filled(existing, cid)
         market = self._market(intent, to_order=True)
         self._wait_out_lost_send(cid)
         cost = self._cost(intent, market)
@@ -303,21 +301,17 @@ class CcxtVenue:
             order = self._ex.create_market_buy_order_with_cost(
                 intent.market, float(cost), {"clientOrderId": cid})  # float-ok: ccxt boundary
         except ccxt.DuplicateOrderId as exc:
-            return self._found_after_duplicate(intent, exc)
+            return _unless_nothing_filled(self._found_after_duplicate(intent, exc), cid)
         except ccxt.InsufficientFunds as exc:
-            self._cleared.add(cid)
             raise VenueWait(f"not enough {intent.coin} on {self.name}: {self._scrub(exc)}") from exc
         except ccxt.MarketClosed as exc:
-            self._cleared.add(cid)
             raise VenueWait(f"{self.name} {intent.market} is closed: {self._scrub(exc)}") from exc
         except ccxt.AuthenticationError as exc:
-            self._cleared.add(cid)
             raise VenueUnavailable(f"{self.name} refused the API key: {self._scrub(exc)}") from exc
         except (ccxt.InvalidOrder, ccxt.BadRequest, ccxt.OperationRejected) as exc:
             text = str(exc)
             if any(m.lower() in text.lower() for m in _DUPLICATE_MARKERS):
-                return self._found_after_duplicate(intent, exc)
-            self._cleared.add(cid)
+                return _unless_nothing_filled(self._found_after_duplicate(intent, exc), cid)
             if any(m in text for m in _TOO_SMALL_MARKERS):
                 raise TooSmall(f"{self.name} refused {cost} {intent.coin} on {intent.market} as "
                                f"too small: {self._scrub(exc)}") from exc
@@ -328,11 +322,10 @@ class CcxtVenue:
             self._sent_unsure[cid] = self._clock()
             raise VenueUnavailable(f"sending order {cid} to {self.name}: {type(exc).__name__}: "
                                    f"{self._scrub(exc)}") from exc
-        self._cleared.add(cid)
         self._sent_unsure.pop(cid, None)
         log.info("%s: placed order %s for %s (%s %s on %s, client id %s)", self.name,
                  order.get("id"), intent.deposit_key, cost, intent.coin, intent.market, cid)
-        return self._state(intent, order)
+        return _unless_nothing_filled(self._state(intent, order), cid)
 
     def poll(self, intent: BuyIntent, order_id: str) -> OrderState:
         """The order's state now; final ones carry their fees (read from the trades if needed)."""
@@ -375,8 +368,6 @@ class CcxtVenue:
         """VenueUnavailable while a send under ``cid`` may still be executed by the exchange."""
         now = self._clock()
         since = self._sent_unsure.get(cid)
-        if since is None and cid not in self._cleared:
-            since = self._started  # an earlier process may have sent it just before it died
         if since is not None and now - since < self._settle_s:
             raise VenueUnavailable(
                 f"order {cid}: an earlier send may still reach {self.name}; looking again "
@@ -408,7 +399,7 @@ class CcxtVenue:
         return self._wire_log.scrub(str(exc))[:500]
 
     def _state(self, intent: BuyIntent, order: dict[str, Any]) -> OrderState:
-        """A ccxt order as an OrderState; VenueRejected when it ended with nothing filled."""
+        """A ccxt order as an OrderState (final with nothing bought when it ended unfilled)."""
         info = order.get("info") or {}
         order_id = str(order.get("id") or info.get("orderId") or "")
         status, final = _STATUS.get(order.get("status") or "", ("open", False))
@@ -441,9 +432,6 @@ class CcxtVenue:
                 # paid from another balance (e.g. BNB): reported, the token bought is untouched
                 log.info("%s: order %s for %s paid a fee of %s %s (not deducted from %s)",
                          self.name, order_id, intent.deposit_key, amount, currency, base)
-        if final and filled == 0:
-            raise VenueRejected(f"{self.name} order {order_id} ({intent.client_id}) ended "
-                                f"{order.get('status')} with nothing filled")
         return OrderState(
             order_id=order_id,
             status=status,
@@ -474,6 +462,14 @@ class CcxtVenue:
         if "commissionAsset" in info:
             return self._ex.safe_currency_code(info["commissionAsset"])
         return (trade.get("fee") or {}).get("currency")
+
+
+def _unless_nothing_filled(state: OrderState, cid: str) -> OrderState:
+    """``place``'s answer: an order that ended with nothing filled is VenueRejected."""
+    if state.final and state.spent == 0 and state.bought == 0:
+        raise VenueRejected(f"order {state.order_id} ({cid}) ended {state.status} with "
+                            f"nothing filled")
+    return state
 
 
 class _NotFound(VenueError):
