@@ -45,6 +45,9 @@ def fake() -> Iterator[FakeBinance]:
         exchange = FakeBinance(api_key=KEY, secret=SECRET)
         exchange.install(rsps)
         yield exchange
+        # every request ccxt made was one the fake serves (an unknown URL would have been
+        # answered with a connection error, which a test expecting VenueUnavailable could hide)
+        assert len(rsps.calls) == len(exchange.calls), [c.request.url for c in rsps.calls]
 
 
 def venue(clock: Clock | None = None, *, settle_s: float | None = 0.0, **kw: object) -> CcxtVenue:
@@ -125,6 +128,13 @@ def test_below_min_quantity_is_too_small(fake: FakeBinance) -> None:
     fake.asks = [["0.00100000", "50.0"]]  # 0.001 BTC buys 1 SKY here, the market needs 10
     with pytest.raises(TooSmall, match="minimum amount 10 on SKY/BTC"):
         venue().check(intent("0.001"))
+
+
+def test_above_the_market_order_maximum_is_refused_before_ordering(fake: FakeBinance) -> None:
+    # MARKET_LOT_SIZE maxQty is 100000 SKY: 1 BTC at 0.000002 would be 500000 SKY in one order
+    with pytest.raises(TooSmall, match=r"above binance's maximum for one order on SKY/BTC \(amount 100000"):
+        venue().check(intent("1"))
+    assert fake.posts() == []
 
 
 def test_under_price_precision_is_too_small(fake: FakeBinance) -> None:

@@ -227,7 +227,8 @@ class CcxtVenue:
         self._prepared = True
 
     def check(self, intent: BuyIntent) -> None:
-        """TooSmall when the market's precision, minimum cost or minimum amount refuses the buy.
+        """TooSmall when the market's precision, minimum cost or minimum amount refuses the buy
+        (or its maximum for one order: the same permanent outcome, with its own message).
 
         The amount is estimated at the best ask (one order-book read); the exchange may still
         fill less, which is why ``place`` maps a late minimum refusal to TooSmall as well."""
@@ -253,6 +254,15 @@ class CcxtVenue:
         if min_amount is not None and estimate < min_amount:
             raise TooSmall(f"spending {cost} {intent.coin} buys about {estimate:.8f} {token} at {_fmt(best)}, "
                            f"below {self.name}'s minimum amount {_fmt(min_amount)} on {intent.market}")
+        max_amounts = [_dec((limits.get(kind) or {}).get("max")) for kind in ("amount", "market")]
+        max_amount = min((m for m in max_amounts if m), default=None)
+        max_cost = _dec((limits.get("cost") or {}).get("max"))
+        if (max_amount is not None and estimate > max_amount) or (max_cost and cost > max_cost):
+            # one order cannot buy it; splitting is not done: permanent, for the operator
+            raise TooSmall(f"spending {cost} {intent.coin} buys about {estimate:.8f} {token}, above "
+                           f"{self.name}'s maximum for one order on {intent.market} (amount "
+                           f"{_fmt(max_amount) if max_amount else '-'}, cost "
+                           f"{_fmt(max_cost) if max_cost else '-'})")
         try:
             self._ex.amount_to_precision(intent.market, str(estimate))
         except ccxt.InvalidOrder as exc:
