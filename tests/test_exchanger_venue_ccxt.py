@@ -310,6 +310,15 @@ def test_crash_after_post_a_new_venue_finds_the_order_and_never_posts_again(fake
     assert lookups and all(p["origClientOrderId"] == "teller-7-1" for p in lookups)
 
 
+def test_an_order_under_our_client_id_for_another_amount_is_not_adopted(fake: FakeBinance) -> None:
+    # e.g. a fresh data dir numbers deposits from 1 again on an account with the old orders
+    fake.fill_next.append(([Fill("0.00000200", "250.0", "0.25")], "FILLED"))
+    venue().place(intent("0.0005", seq=1))
+    with pytest.raises(VenueUnavailable, match="not this deposit's .*spend 0.0005 BTC"):
+        venue().place(intent("0.001", seq=1))
+    assert len(fake.posts()) == 1
+
+
 def test_exchanges_without_lookup_by_client_id_are_searched_in_the_order_list(fake: FakeBinance) -> None:
     # the path other exchanges take (ccxt fetch_orders filtered by clientOrderId), shown with
     # binance's GET /api/v3/allOrders

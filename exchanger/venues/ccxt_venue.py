@@ -292,6 +292,7 @@ class CcxtVenue:
             if order is None:
                 return None
         self._sent_unsure.pop(cid, None)
+        self._check_ours(intent, order)
         return self._state(intent, order)
 
     def place(self, intent: BuyIntent) -> OrderState:
@@ -382,6 +383,23 @@ class CcxtVenue:
             raise VenueUnavailable(
                 f"order {cid}: an earlier send may still reach {self.name}; looking again "
                 f"in {self._settle_s - (now - since):.1f}s before placing")
+
+    def _check_ours(self, intent: BuyIntent, order: dict[str, Any]) -> None:
+        """VenueUnavailable when the order under our client id cannot be this intent's (a buy
+        of ``spend``): e.g. a fresh data dir numbering deposits from 1 again on an account that
+        still has the old orders. Adopting it would pay this deposit from another's order."""
+        info = order.get("info") or {}
+        asked = _dec(info.get("origQuoteOrderQty"))  # binance: the quoteOrderQty sent
+        mismatch = []
+        if order.get("side") not in (None, "buy"):
+            mismatch.append(f"side {order.get('side')}")
+        if asked and asked != self._cost(intent, self._ex.markets[intent.market]):
+            mismatch.append(f"spend {_fmt(asked)} {intent.coin}, this deposit spends {intent.spend}")
+        if mismatch:
+            raise VenueUnavailable(
+                f"{self.name} order {order.get('id')} under client id {intent.client_id} is not "
+                f"this deposit's ({'; '.join(mismatch)}): not adopted, not placed again — "
+                f"the operator must look at it")
 
     def _found_after_duplicate(self, intent: BuyIntent, exc: Exception) -> OrderState:
         found = self.find(intent)
