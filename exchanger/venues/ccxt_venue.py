@@ -15,14 +15,15 @@ it is tested against are binance's. What it guarantees:
   an empty book are ``VenueWait``; an order ``place`` sees refused or ended with nothing
   filled is ``VenueRejected`` (retry with attempt + 1; ``find`` and ``poll`` return such an
   order as a final OrderState with nothing bought, which the exchanger treats the same way);
-  anything under the market's minimum amount, cost
-  or precision is ``TooSmall``, found before ordering where the market says so.
+  anything under the market's minimum amount, cost or precision (or over its maximum for one
+  order) is ``TooSmall``, found before ordering where the market says so. An order found
+  under the client id that cannot be this intent's is ``VenueUnavailable``, never adopted.
 - **amounts in Decimal**: ccxt hands out floats; they become ``Decimal(str(x))`` at this
   boundary only, and the exchange's own strings (binance ``executedQty``,
   ``cummulativeQuoteQty``, ``fills[].commission``) are used where the answer has them.
 
-The API secret lives only inside the ccxt client: it is never logged, never part of ``repr``
-or of an error message. One instance is used by one thread (the exchanger's worker).
+The API key and secret live only inside the ccxt client: ccxt's request log goes through a
+filter that blanks them, and neither is part of ``repr`` or of an error message. One instance is used by one thread (the exchanger's worker).
 """
 
 from __future__ import annotations
@@ -442,10 +443,10 @@ class CcxtVenue:
         original: Any = info
         fees = self._fees(order, info)
         if fees is None and final and filled > 0:
-            trades = self._call("read the order's trades", self._ex.fetch_order_trades,
-                                order_id, intent.market)
-            fees = [(self._fee_currency(t), _fee_cost(t)) for t in trades]
-            original = {"order": info, "trades": [t.get("info") for t in trades]}
+            trades = self._order_trades(intent, order_id)
+            if trades is not None:
+                fees = [(self._fee_currency(t), _fee_cost(t)) for t in trades]
+                original = {"order": info, "trades": [t.get("info") for t in trades]}
         market = self._ex.markets.get(intent.market) or {}
         base, quote = market.get("base"), market.get("quote")
         fee_token = fee_coin = ZERO
@@ -484,6 +485,18 @@ class CcxtVenue:
             return [(f.get("currency"), _dec(f.get("cost"))) for f in listed]
         return None
 
+    def _order_trades(self, intent: BuyIntent, order_id: str) -> list[dict[str, Any]] | None:
+        """The order's trades (they carry the fees the order answer lacks); None when the
+        exchange cannot list them, and then no fee is deducted (logged)."""
+        if self._ex.has.get("fetchOrderTrades"):
+            return self._call("read the order's trades", self._ex.fetch_order_trades,
+                              order_id, intent.market)
+        if self._ex.has.get("fetchMyTrades"):
+            trades = self._call("read the account's trades", self._ex.fetch_my_trades, intent.market)
+            return [t for t in trades if str(t.get("order")) == order_id]
+        log.warning("%s: order %s for %s: fees unknown (the exchange lists no trades), none deducted",
+                    self.name, order_id, intent.deposit_key)
+        return None
 
     def _fee_currency(self, trade: dict[str, Any]) -> str | None:
         info = trade.get("info") or {}
