@@ -91,7 +91,7 @@ def test_prepare_retries_rate_limits_then_gives_up(fake: FakeBinance) -> None:
 
 
 def test_prepare_names_a_market_the_exchange_lacks(fake: FakeBinance) -> None:
-    with pytest.raises(VenueError, match="no market SKY/ETH"):
+    with pytest.raises(VenueUnavailable, match=r"no market SKY/ETH \(passthrough.markets\)"):
         venue(markets={"BTC": "SKY/BTC", "ETH": "SKY/ETH"}).prepare()
 
 

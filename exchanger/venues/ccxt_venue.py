@@ -219,12 +219,16 @@ class CcxtVenue:
                 if delay is None:
                     raise
                 time.sleep(delay)
+        # A configured market the exchange lacks is a config error, but it can only be seen
+        # now, in the running exchanger: VenueUnavailable makes it logged and shown in health.
         missing = sorted(s for s in set(self._markets.values()) if s not in self._ex.markets)
         if missing:
-            raise VenueError(f"{self.name} has no market {', '.join(missing)} (passthrough.markets)")
+            raise VenueUnavailable(f"{self.name} has no market {', '.join(missing)} "
+                                   f"(passthrough.markets)")
         not_spot = sorted(s for s in set(self._markets.values()) if not self._ex.markets[s].get("spot"))
         if not_spot:
-            raise VenueError(f"{self.name} market {', '.join(not_spot)} is not a spot market")
+            raise VenueUnavailable(f"{self.name} market {', '.join(not_spot)} is not a spot "
+                                   f"market (passthrough.markets)")
         self._prepared = True
 
     def check(self, intent: BuyIntent) -> None:
