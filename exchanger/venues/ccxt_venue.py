@@ -361,7 +361,7 @@ class CcxtVenue:
             self.prepare()
         market = self._ex.markets.get(intent.market)
         if market is None:
-            raise VenueError(f"{self.name} has no market {intent.market}")
+            raise VenueUnavailable(f"{self.name} has no market {intent.market}")
         if to_order and market.get("active") is False:
             raise VenueWait(f"{self.name} {intent.market} is not trading now")
         return market
