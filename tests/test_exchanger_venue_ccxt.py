@@ -279,6 +279,25 @@ def test_min_notional_refusal_from_the_exchange_is_too_small(fake: FakeBinance) 
         venue().place(intent())
 
 
+@pytest.mark.parametrize(("http", "code", "msg", "expected"), [
+    # binance's own "we do not know": the order may exist -> back off, look up before resending
+    (400, -1007, "Timeout waiting for response from backend server. Send status unknown; "
+                 "execution status unknown.", VenueUnavailable),
+    (500, -1000, "An unknown error occurred while processing the request.", VenueUnavailable),
+    (503, -1008, "Server is currently overloaded with other requests. Please try again in a few minutes.",
+     VenueUnavailable),
+    (400, -1021, "Timestamp for this request is outside of the recvWindow.", VenueUnavailable),
+    (401, -2015, "Invalid API-key, IP, or permissions for action.", VenueUnavailable),
+    (418, -1003, "Way too much request weight used; IP banned until 1764633700000.", VenueUnavailable),
+    (400, -2010, "Market is closed.", VenueWait),
+])
+def test_order_answers_map_to_venue_errors(fake: FakeBinance, http: int, code: int, msg: str,
+                                           expected: type[Exception]) -> None:
+    fake.fail_next.append((http, error(code, msg)))
+    with pytest.raises(expected):
+        venue().place(intent())
+
+
 def test_duplicate_client_id_answer_returns_the_existing_order(fake: FakeBinance) -> None:
     v = venue()
     first = v.place(intent())  # open, nothing filled
