@@ -364,7 +364,8 @@ class CcxtVenue:
             raise VenueUnavailable(f"{self.name} has no market {intent.market}")
         if to_order and market.get("active") is False:
             raise VenueWait(f"{self.name} {intent.market} is not trading now")
-        return market
+        found: dict[str, Any] = market
+        return found
 
     def _cost(self, intent: BuyIntent, market: dict[str, Any]) -> Decimal:
         """``intent.spend`` truncated to what the market accepts as an order cost."""
@@ -493,8 +494,10 @@ class CcxtVenue:
         """The order's trades (they carry the fees the order answer lacks); None when the
         exchange cannot list them, and then no fee is deducted (logged)."""
         if self._ex.has.get("fetchOrderTrades"):
-            return self._call("read the order's trades", self._ex.fetch_order_trades,
-                              order_id, intent.market)
+            listed: list[dict[str, Any]] = self._call("read the order's trades",
+                                                      self._ex.fetch_order_trades,
+                                                      order_id, intent.market)
+            return listed
         if self._ex.has.get("fetchMyTrades"):
             trades = self._call("read the account's trades", self._ex.fetch_my_trades, intent.market)
             return [t for t in trades if str(t.get("order")) == order_id]
@@ -504,9 +507,12 @@ class CcxtVenue:
 
     def _fee_currency(self, trade: dict[str, Any]) -> str | None:
         info = trade.get("info") or {}
+        currency: str | None
         if "commissionAsset" in info:
-            return self._ex.safe_currency_code(info["commissionAsset"])
-        return (trade.get("fee") or {}).get("currency")
+            currency = self._ex.safe_currency_code(info["commissionAsset"])
+        else:
+            currency = (trade.get("fee") or {}).get("currency")
+        return currency
 
 
 def _unless_nothing_filled(state: OrderState, cid: str) -> OrderState:
