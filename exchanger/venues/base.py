@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
+
 @dataclass(frozen=True)
 class BuyIntent:
     deposit_key: str        # "BTC/<txid>:<n>"
