@@ -103,3 +103,39 @@ def create_scanners(config: Any, storage: Any, intake: DepositIntake,
         else:
             raise ValueError(f"no real scanner for {coin!r} (only BTC, LTC and ETH)")
     return scanners
+
+
+def create_venue(config: Config) -> Any:
+    """The ``[passthrough]`` venue: our exchange core, or an exchange through ccxt.
+
+    ccxt credentials come from the environment or from files named in the config (never the
+    config itself) and are never logged; a missing one is a ConfigError at start-up.
+    """
+    pt = config.passthrough
+    if pt.venue == "core":
+        from exchanger.venues.core import CoreVenue
+        from matchengine.client import HttpClient
+
+        core = pt.core
+        return CoreVenue(HttpClient(core.url, timeout=float(core.timeout)),
+                         user_id=core.user_id, taker_fee=core.taker_fee,
+                         credit_deposits=core.credit_deposits)
+    if pt.venue == "ccxt":
+        try:
+            from exchanger.venues.ccxt_venue import CcxtVenue
+        except ImportError as exc:
+            raise ConfigError([f"passthrough.venue = \"ccxt\": the ccxt venue cannot be loaded "
+                               f"({exc})"], config.source) from None
+        ccxt = pt.ccxt
+        try:
+            api_key = read_password(password_file=_path(config, ccxt.key_file),
+                                    password_env=ccxt.key_env, what="passthrough.ccxt key")
+            secret = read_password(password_file=_path(config, ccxt.secret_file),
+                                   password_env=ccxt.secret_env,
+                                   what="passthrough.ccxt secret")
+        except SecretError as exc:
+            raise ConfigError([str(exc)], config.source) from None
+        return CcxtVenue(ccxt.exchange, api_key=api_key, secret=secret, sandbox=ccxt.sandbox,
+                         api_url=ccxt.api_url, markets=dict(pt.markets))
+    raise ConfigError([f"passthrough.venue: {pt.venue!r} is not one of core, ccxt"],
+                      config.source)
