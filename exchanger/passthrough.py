@@ -140,6 +140,8 @@ class PassthroughBuyer:
                           }, {"customer_id": c}, attempts=0, next_attempt_at=0,
                               last_error="")))
         updated = self.store.apply_moves(moves)
+        if any(r["status"] == Status.WAITING_PASSTHROUGH for r in updated):
+            failpoints.hit("after_passthrough_intent_persisted")
         for record in updated:
             if record["status"] == Status.WAITING_PASSTHROUGH:
                 self._unplaced.add(record["passthrough"]["order"]["customer_id"])
