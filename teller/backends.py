@@ -121,20 +121,24 @@ def create_venue(config: Config) -> Any:
                          user_id=core.user_id, taker_fee=core.taker_fee,
                          credit_deposits=core.credit_deposits)
     if pt.venue == "ccxt":
+        ccxt = pt.ccxt
+        problems = []
+        secrets = {}
+        for what in ("key", "secret"):
+            try:
+                secrets[what] = read_password(
+                    password_file=_path(config, getattr(ccxt, f"{what}_file")),
+                    password_env=getattr(ccxt, f"{what}_env"), what=f"passthrough.ccxt {what}")
+            except SecretError as exc:
+                problems.append(str(exc))
         try:
             from exchanger.venues.ccxt_venue import CcxtVenue
         except ImportError as exc:
-            raise ConfigError([f"passthrough.venue = \"ccxt\": the ccxt venue cannot be loaded "
-                               f"({exc})"], config.source) from None
-        ccxt = pt.ccxt
-        try:
-            api_key = read_password(password_file=_path(config, ccxt.key_file),
-                                    password_env=ccxt.key_env, what="passthrough.ccxt key")
-            secret = read_password(password_file=_path(config, ccxt.secret_file),
-                                   password_env=ccxt.secret_env,
-                                   what="passthrough.ccxt secret")
-        except SecretError as exc:
-            raise ConfigError([str(exc)], config.source) from None
+            problems.append(f"passthrough.venue = \"ccxt\": the ccxt venue cannot be loaded "
+                            f"({exc})")
+        if problems:
+            raise ConfigError(problems, config.source)
+        api_key, secret = secrets["key"], secrets["secret"]
         return CcxtVenue(ccxt.exchange, api_key=api_key, secret=secret, sandbox=ccxt.sandbox,
                          api_url=ccxt.api_url, markets=dict(pt.markets))
     raise ConfigError([f"passthrough.venue: {pt.venue!r} is not one of core, ccxt"],

@@ -25,10 +25,11 @@ TELLER_USER = 1
 FEE = Decimal("0.001")
 
 
-def passthrough_config(core_url: str, extra: str = "") -> str:
+def passthrough_config(core_url: str, extra: str = "", *, send_enabled: bool = True) -> str:
     return f"""
 [sky_exchanger]
 buy_method = "passthrough"
+send_enabled = {str(send_enabled).lower()}
 [passthrough]
 venue = "core"
 markets = {{ BTC = "SKYBTC" }}
