@@ -212,40 +212,76 @@ class PassthroughBuyer:
 
     def _place_all(self, records: list[dict[str, Any]],
                    moves: list[Move]) -> list[tuple[dict[str, Any], OrderState]]:
-        placed: list[tuple[dict[str, Any], OrderState]] = []
-        waiting: dict[str, str] = {}  # market -> why it waits (no asks): skip the rest of it
+        """Place the orders of these intents (all persisted); record what each answer means.
+
+        A venue with ``place_many`` (the core: one JSON-RPC batch, one commit on the core for
+        all of them) gets them together; otherwise one ``place`` each, in deposit order.
+        """
         records = sorted(records, key=lambda r: r["seq"])
-        for index, record in enumerate(records):
+        ready: list[tuple[dict[str, Any], BuyIntent]] = []
+        for record in records:
             intent = intent_of(record)
-            if intent.market in waiting:
-                moves.append(self._wait_move(record, waiting[intent.market]))
-                continue
             try:
                 self.venue.check(intent)
-                self._unplaced.discard(intent.client_id)
-                state = self.venue.place(intent)
             except TooSmall as exc:
                 moves.append(self._too_small_move(record, str(exc)))
                 continue
-            except VenueWait as exc:
-                waiting[intent.market] = str(exc)
-                moves.append(self._wait_move(record, str(exc)))
+            except VenueError as exc:
+                moves.append(self._backoff_move(record, f"checking the order failed: {exc}"))
+                self._unplaced.add(intent.client_id)  # nothing was placed
                 continue
-            except VenueRejected as exc:
-                moves.append(self._rejected_move(record, str(exc)))
-                continue
-            except VenueError as exc:  # unavailable: the outcome is unknown; placing_at stays
-                moves.append(self._backoff_move(record, f"placing the order failed: {exc}"))
-                self._venue_down(exc)
-                for rest in records[index + 1:]:
-                    self._unplaced.add(rest["passthrough"]["order"]["customer_id"])
-                break
-            self.venue_error = ""
-            self.orders_placed += 1
-            log.info("order %s placed for %s: spent %s, bought %s (fee %s)", state.order_id,
-                     intent.deposit_key, state.spent, state.bought, state.fee)
-            placed.append((record, state))
+            ready.append((record, intent))
+        for _, intent in ready:
+            self._unplaced.discard(intent.client_id)  # from here a place may happen
+        outcomes = self._outcomes([intent for _, intent in ready])
+        placed: list[tuple[dict[str, Any], OrderState]] = []
+        for (record, intent), outcome in zip(ready, outcomes, strict=True):
+            if isinstance(outcome, OrderState):
+                self.venue_error = ""
+                self.orders_placed += 1
+                log.info("order %s placed for %s: spent %s, bought %s (fee %s)",
+                         outcome.order_id, intent.deposit_key, outcome.spent, outcome.bought,
+                         outcome.fee)
+                placed.append((record, outcome))
+            elif outcome is None:  # not tried (the venue went down before it): nothing placed
+                self._unplaced.add(intent.client_id)
+            elif isinstance(outcome, TooSmall):
+                moves.append(self._too_small_move(record, str(outcome)))
+            elif isinstance(outcome, VenueWait):
+                moves.append(self._wait_move(record, str(outcome)))
+            elif isinstance(outcome, VenueRejected):
+                moves.append(self._rejected_move(record, str(outcome)))
+            else:  # unavailable: the outcome is unknown; placing_at stays, find() decides
+                moves.append(self._backoff_move(record, f"placing the order failed: {outcome}"))
+                self._venue_down(outcome)
         return placed
+
+    def _outcomes(self, intents: list[BuyIntent]) -> list[OrderState | VenueError | None]:
+        """One answer per intent: the order, the venue's refusal, or None (not tried)."""
+        place_many = getattr(self.venue, "place_many", None)
+        if place_many is not None and intents:
+            try:
+                return list(place_many(intents))
+            except VenueError as exc:  # the whole batch's outcome is unknown
+                return [exc] * len(intents)
+        outcomes: list[OrderState | VenueError | None] = []
+        waiting: dict[str, VenueWait] = {}  # market -> its empty book: the rest of it waits
+        for index, intent in enumerate(intents):
+            if intent.market in waiting:
+                outcomes.append(waiting[intent.market])
+                continue
+            try:
+                outcomes.append(self.venue.place(intent))
+            except VenueWait as exc:
+                waiting[intent.market] = exc
+                outcomes.append(exc)
+            except (TooSmall, VenueRejected) as exc:
+                outcomes.append(exc)
+            except VenueError as exc:
+                outcomes.append(exc)
+                outcomes.extend([None] * (len(intents) - index - 1))
+                break
+        return outcomes
 
     # -- poll: waiting_passthrough_order_complete -> waiting_send ---------------------------
 

@@ -114,6 +114,49 @@ class CoreVenue:
         self._placed[intent.client_id] = state
         return state
 
+    def place_many(self, intents: list[BuyIntent]) -> list[OrderState | VenueError]:
+        """``place`` for several intents in ONE JSON-RPC batch (the core applies the calls in
+        order and commits them together: one fsync instead of two per deposit). One answer
+        per intent; a transport failure raises VenueUnavailable (every outcome unknown)."""
+        calls: list[tuple[str, list]] = []
+        slots: list[int] = []  # index in calls of each intent's put_market, -1 = answered
+        answers: dict[int, OrderState] = {}
+        for index, intent in enumerate(intents):
+            if intent.client_id in self._placed:
+                answers[index] = self._placed[intent.client_id]
+                slots.append(-1)
+                continue
+            market = self._market(intent.market)
+            amount = format(intent.spend, "f")
+            if self.credit_deposits:
+                calls.append(("balance.update", [
+                    self.user_id, market["money"], "deposit", business_id(intent.deposit_key),
+                    amount, {"deposit": intent.deposit_key}]))
+            slots.append(len(calls))
+            calls.append(("order.put_market", [self.user_id, intent.market, BID, amount,
+                                               format(self.taker_fee, "f"), intent.client_id]))
+        results: list[Any] = []
+        if calls:
+            try:
+                results = self.client.call_batch(calls)  # type: ignore[attr-defined]
+            except CoreError as exc:
+                raise _venue_error("batch", exc) from None
+            except (OSError, ValueError) as exc:
+                raise VenueUnavailable(f"core batch: {exc}") from None
+        out: list[OrderState | VenueError] = []
+        for index, (intent, slot) in enumerate(zip(intents, slots, strict=True)):
+            if slot < 0:
+                out.append(answers[index])
+                continue
+            result = results[slot]
+            if isinstance(result, CoreError):
+                out.append(_venue_error("order.put_market", result))
+                continue
+            state = self._state(result)
+            self._placed[intent.client_id] = state
+            out.append(state)
+        return out
+
     def poll(self, intent: BuyIntent, order_id: str) -> OrderState:
         found = self.find(intent)
         if found is None or found.order_id != order_id:
