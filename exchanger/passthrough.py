@@ -51,6 +51,7 @@ from .venues.base import (
 log = logging.getLogger(__name__)
 
 BELOW_MINIMUM = "below_minimum"
+SCAN_LIMIT = 20_000  # records of one status read per pass to find the due ones
 
 
 @dataclass
@@ -159,9 +160,7 @@ class PassthroughBuyer:
 
     def place_due(self) -> bool:
         now = self.clock()
-        due = [r for r in self.store.in_status(Status.WAITING_PASSTHROUGH,
-                                               limit=self.settings.batch)
-               if (r.get("next_attempt_at") or 0) <= now]
+        due = self._due(Status.WAITING_PASSTHROUGH, now)
         if not due or not self._prepare():
             return False
         results: list[tuple[dict[str, Any], OrderState]] = []
@@ -287,9 +286,7 @@ class PassthroughBuyer:
 
     def poll_open(self) -> bool:
         now = self.clock()
-        due = [r for r in self.store.in_status(Status.WAITING_PASSTHROUGH_ORDER_COMPLETE,
-                                               limit=self.settings.batch)
-               if (r.get("next_attempt_at") or 0) <= now]
+        due = self._due(Status.WAITING_PASSTHROUGH_ORDER_COMPLETE, now)
         if not due or not self._prepare():
             return False
         moves: list[Move] = []
@@ -395,6 +392,18 @@ class PassthroughBuyer:
                 lambda r: {"last_error": reason, "next_attempt_at": math.ceil(at)})
 
     # -- helpers ---------------------------------------------------------------------------
+
+    def _due(self, status: Status, now: float) -> list[dict[str, Any]]:
+        """Up to ``batch`` deposits of ``status`` whose wait is over, oldest first. Deposits
+        still waiting (an empty book) are skipped, never counted against the batch: they do
+        not hold back the ones behind them."""
+        due: list[dict[str, Any]] = []
+        for record in self.store.in_status(status, limit=SCAN_LIMIT):
+            if (record.get("next_attempt_at") or 0) <= now:
+                due.append(record)
+                if len(due) >= self.settings.batch:
+                    break
+        return due
 
     def _prepare(self) -> bool:
         if self._prepared:

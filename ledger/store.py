@@ -78,7 +78,7 @@ class Conflict(RuntimeError):
 
 
 # (key, expected status, statuses to take in turn, record -> fields to change): apply_moves
-Move = tuple[str, Status, "list[Status]", "Callable[[dict[str, Any]], dict[str, Any]]"]
+Move = tuple[str, Status, list[Status], Callable[[dict[str, Any]], dict[str, Any]]]
 
 
 class DepositStore:

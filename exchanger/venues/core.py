@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections import OrderedDict
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 
 BID = 2
 PAGE = 101  # order.finished's largest page
+PLACED_KEPT = 10_000  # client ids remembered by place()
 # viabtc error codes of the write methods (reference/exchange-core.md §5)
 _BALANCE_NOT_ENOUGH, _AMOUNT_TOO_SMALL, _NO_TRADER = 10, 11, 12
 _REPEAT_UPDATE = 10
@@ -62,7 +64,8 @@ class CoreVenue:
         self.markets: dict[str, dict[str, Any]] = {}  # market name -> market.list entry
         # Orders this process placed, by client id: a second place() answers from here
         # (after a restart the processor's find() covers the same case from the core).
-        self._placed: dict[str, OrderState] = {}
+        # Bounded: the processor records an order within a pass, then never places it again.
+        self._placed: OrderedDict[str, OrderState] = OrderedDict()
 
     # -- Venue -----------------------------------------------------------------------------
 
@@ -111,7 +114,7 @@ class CoreVenue:
             self.user_id, intent.market, BID, amount, format(self.taker_fee, "f"),
             intent.client_id])
         state = self._state(order)
-        self._placed[intent.client_id] = state
+        self._remember(intent.client_id, state)
         return state
 
     def place_many(self, intents: list[BuyIntent]) -> list[OrderState | VenueError]:
@@ -153,7 +156,7 @@ class CoreVenue:
                 out.append(_venue_error("order.put_market", result))
                 continue
             state = self._state(result)
-            self._placed[intent.client_id] = state
+            self._remember(intent.client_id, state)
             out.append(state)
         return out
 
@@ -165,6 +168,11 @@ class CoreVenue:
         return found
 
     # -- helpers ---------------------------------------------------------------------------
+
+    def _remember(self, client_id: str, state: OrderState) -> None:
+        self._placed[client_id] = state
+        while len(self._placed) > PLACED_KEPT:
+            self._placed.popitem(last=False)
 
     def _market(self, name: str) -> dict[str, Any]:
         if name not in self.markets:
