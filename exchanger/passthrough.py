@@ -31,6 +31,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
+from functools import partial
 from typing import Any
 
 from common import failpoints
@@ -79,6 +80,11 @@ def intent_of(record: dict[str, Any]) -> BuyIntent:
                      client_id=pt["order"]["customer_id"], attempt=pt["attempt"])
 
 
+def _fixed(fields: dict[str, Any]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """Changes that do not depend on the record."""
+    return lambda _record: fields
+
+
 def _merge(record: dict[str, Any], changes: dict[str, Any],
            order: dict[str, Any] | None = None, **top: Any) -> dict[str, Any]:
     """Fields for apply_moves: ``passthrough`` (and its ``order``) merged into the current
@@ -123,23 +129,15 @@ class PassthroughBuyer:
                          f"{minimum} {coin}: not bought, not paid")
                 moves.append((key, Status.WAITING_DECIDE,
                               [Status.WAITING_PASSTHROUGH, Status.DONE],
-                              lambda r, e=error: {"error": e, "error_kind": BELOW_MINIMUM}))
-                continue
-            if market is None:  # a coin without a market (validated for enabled coins)
-                moves.append((key, Status.WAITING_DECIDE, [], lambda r, c=coin: {
-                    "last_error": f"no passthrough market configured for {c}",
-                    "next_attempt_at": now + 60}))
-                continue
-            attempt = (record["passthrough"].get("attempt") or 0) + 1
-            cid = client_id(record["seq"], attempt)
-            moves.append((key, Status.WAITING_DECIDE, [Status.WAITING_PASSTHROUGH],
-                          lambda r, m=market, v=value, a=attempt, c=cid: _merge(r, {
-                              "exchange_name": self.venue.name, "market": m,
-                              "requested_amount": format(v, "f"), "attempt": a,
-                              "placing_at": now, "fee": "0", "leftover": 0,
-                              "sky_bought": 0, "deposit_value_spent": 0,
-                          }, {"customer_id": c}, attempts=0, next_attempt_at=0,
-                              last_error="")))
+                              _fixed({"error": error, "error_kind": BELOW_MINIMUM})))
+            elif market is None:  # a coin without a market (validated for enabled coins)
+                moves.append((key, Status.WAITING_DECIDE, [], _fixed({
+                    "last_error": f"no passthrough market configured for {coin}",
+                    "next_attempt_at": now + 60})))
+            else:
+                moves.append((key, Status.WAITING_DECIDE, [Status.WAITING_PASSTHROUGH],
+                              partial(self._intent_fields, market=market, value=value,
+                                      now=now)))
         updated = self.store.apply_moves(moves)
         if any(r["status"] == Status.WAITING_PASSTHROUGH for r in updated):
             failpoints.hit("after_passthrough_intent_persisted")
@@ -150,6 +148,18 @@ class PassthroughBuyer:
                 log.warning("deposit %s/%s finished without buying: %s", record["coin_type"],
                             record["deposit_id"], record["error"])
         return any(r["status"] != Status.WAITING_DECIDE for r in updated)
+
+    def _intent_fields(self, record: dict[str, Any], *, market: str, value: Decimal,
+                       now: int) -> dict[str, Any]:
+        """The intent, from the record as it is inside the commit: a deposit a reorg had
+        cancelled and the chain brought back gets the next attempt (a new client id)."""
+        attempt = (record["passthrough"].get("attempt") or 0) + 1
+        return _merge(record, {
+            "exchange_name": self.venue.name, "market": market,
+            "requested_amount": format(value, "f"), "attempt": attempt, "placing_at": now,
+            "fee": "0", "leftover": 0, "sky_bought": 0, "deposit_value_spent": 0,
+        }, {"customer_id": client_id(record["seq"], attempt)}, attempts=0, next_attempt_at=0,
+            last_error="")
 
     # -- place: waiting_passthrough -> waiting_passthrough_order_complete ---------------------
 
