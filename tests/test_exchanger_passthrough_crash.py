@@ -16,6 +16,7 @@ the teller and waits until every deposit is done:
 from __future__ import annotations
 
 import logging
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -146,3 +147,50 @@ def test_crash_around_placing_orders_buys_and_pays_each_deposit_once(
             assert record["status"] == "waiting_send"
             assert record["passthrough"]["order"]["order_id"] == str(placed[cid]["id"])
     finish_and_check(teller_proc, core, count)
+
+
+def test_a_place_that_times_out_is_found_not_placed_twice(tmp_path: Path,
+                                                          core: CoreProcess) -> None:
+    """The core is frozen (SIGSTOP) while the teller places: the request times out on the
+    teller's side but stays in the core's socket buffer, and lands when the core resumes. The
+    teller must find that order, not place a second one."""
+    maker = MarketMaker(core)
+    maker.fund("100000")
+    maker.ask("10000", "0.0001")
+    proc = TellerProcess(tmp_path / "teller", btc_addresses(10), config={
+        "sky_exchanger": {"buy_method": "passthrough"},
+        "passthrough": {"venue": "core", "settle_wait": "30s"},
+        "passthrough.markets": {"BTC": "SKYBTC"},
+        "passthrough.core": {"url": core.url, "user_id": TELLER_USER, "timeout": "1s"},
+        "dummy": {"sender_autoconfirm": True},
+    })
+    try:
+        proc.start()
+        address = proc.bind(BUYER)
+        log.info("a first deposit buys normally (the venue is prepared)")
+        proc.deposit(address, 1_000_000, tx(0))
+        wait_until(lambda: len(proc.deposits("done")) == 1, timeout=15, message="first done")
+        assert core.proc is not None
+        core.proc.send_signal(signal.SIGSTOP)
+        try:
+            proc.deposit(address, 1_000_000, tx(1))
+
+            def timed_out() -> bool:
+                return any("placing the order failed" in r["last_error"]
+                           for r in proc.deposits("waiting_passthrough"))
+
+            wait_until(timed_out, timeout=15, message="the place to time out")
+            [record] = proc.deposits("waiting_passthrough")
+            assert record["passthrough"]["placing_at"] > 0
+        finally:
+            core.proc.send_signal(signal.SIGCONT)
+        log.info("the core resumes: the timed-out request lands; the teller finds it")
+        wait_until(lambda: len(proc.deposits("done")) == 2, timeout=40, message="both done")
+        orders = core.finished_orders(TELLER_USER, "SKYBTC")
+        assert len(orders) == 2, orders
+        assert sorted(r["passthrough"]["order"]["order_id"] for r in proc.deposits("done")) == \
+            sorted(str(o["id"]) for o in orders)
+        assert len(proc.broadcasts()) == 2
+        assert "found on the core by its client id" in proc.log_path.read_text()
+    finally:
+        proc.kill()

@@ -109,3 +109,28 @@ def test_an_empty_book_waits_without_blocking_another_market(
         assert buyer.health()["reachable"] is True
     finally:
         storage.close()
+
+
+def test_a_passthrough_deposit_on_a_teller_without_a_venue_waits(tmp_path: Path) -> None:
+    """Bound for passthrough, then the operator removed [passthrough]: the deposit is never paid
+    at a fixed rate (the buyer was promised the market); direct deposits still go."""
+    storage = Storage(tmp_path / "data")
+    try:
+        pool = AddressPool(storage)
+        pool.add("BTC", BTC_ADDRESSES)
+        now = [1_000_000.0]
+        store = DepositStore(storage, pool, clock=lambda: now[0])
+        sender = DummySender(storage, coins_droplets=10**12, hours=100, autoconfirm=True)
+        exchanger = Exchanger(store, sender, ExchangerSettings(check_wait=3600.0),
+                              clock=lambda: now[0])
+        held = store.bind("BTC", SKY_ADDR, buy_method="passthrough")["address"]
+        direct = store.bind("BTC", SKY_ADDR)["address"]
+        store.record_deposit(Deposit("BTC", held, 100_000, 1, "a" * 64, 0, "b1"), "500")
+        store.record_deposit(Deposit("BTC", direct, 100_000, 1, "b" * 64, 0, "b1"), "500")
+        exchanger.step()
+        record = store.get(f"BTC/{'a' * 64}:0")
+        assert record["status"] == "waiting_decide" and record["sky_sent"] == 0
+        assert "no [passthrough] venue is configured" in record["last_error"]
+        assert store.get(f"BTC/{'b' * 64}:0")["sky_sent"] == 500_000
+    finally:
+        storage.close()
