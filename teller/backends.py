@@ -139,7 +139,11 @@ def create_venue(config: Config) -> Any:
         if problems:
             raise ConfigError(problems, config.source)
         api_key, secret = secrets["key"], secrets["secret"]
-        return CcxtVenue(ccxt.exchange, api_key=api_key, secret=secret, sandbox=ccxt.sandbox,
-                         api_url=ccxt.api_url, markets=dict(pt.markets))
+        try:
+            return CcxtVenue(ccxt.exchange, api_key=api_key, secret=secret,
+                             sandbox=ccxt.sandbox, api_url=ccxt.api_url,
+                             markets=dict(pt.markets))
+        except ValueError as exc:  # an exchange id ccxt does not know, no testnet, ...
+            raise ConfigError([str(exc)], config.source) from None
     raise ConfigError([f"passthrough.venue: {pt.venue!r} is not one of core, ccxt"],
                       config.source)
