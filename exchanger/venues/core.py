@@ -81,6 +81,12 @@ class CoreVenue:
                            f"order precision ({market['stock_prec']} decimals)")
 
     def find(self, intent: BuyIntent) -> OrderState | None:
+        """The order whose ``source`` is the client id, among the account's finished bids on
+        the market (a market order is finished as soon as it is acknowledged). Pages newest
+        first, so a just-placed order is found on the first page; proving that an order does
+        NOT exist reads the account's whole history on that market (101 per call) — the
+        price of a core that deduplicates nothing, paid only for intents whose place may have
+        happened (after a crash or a timeout)."""
         if intent.client_id in self._placed:
             return self._placed[intent.client_id]
         self._market(intent.market)
