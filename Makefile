@@ -50,6 +50,7 @@ lint: venv
 bench: venv tools
 	$(BIN)/python bench/payout.py
 	$(BIN)/python bench/payout.py --max-outputs 10
+	$(BIN)/python bench/passthrough.py
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/scan.py
 	$(BIN)/python bench/core.py

@@ -26,13 +26,16 @@ class BenchTeller(TellerProcess):
     """A started teller with ``addresses`` BTC deposit addresses in its pool."""
 
     def __init__(self, addresses: int, *, coins: str = "100000000",
-                 max_outputs: int = 1, autoconfirm: bool = False) -> None:
+                 max_outputs: int = 1, autoconfirm: bool = False,
+                 extra: dict[str, dict] | None = None) -> None:
         deriver, _ = deriver_from_seed("BTC", MNEMONIC)
+        config: dict[str, dict] = {
+            "": {"debug": False},
+            "sky_exchanger": {"tx_confirmation_check_wait": "1s"},
+            "sender": {"max_outputs": max_outputs},
+            "dummy": {"sender_coins": coins, "sender_autoconfirm": autoconfirm}}
+        for section, keys in (extra or {}).items():  # e.g. [passthrough] for bench/passthrough.py
+            config.setdefault(section, {}).update(keys)
         super().__init__(Path(tempfile.mkdtemp(prefix="teller-bench-")),
-                         deriver.addresses(0, addresses), config={
-                             "": {"debug": False},
-                             "sky_exchanger": {"tx_confirmation_check_wait": "1s"},
-                             "sender": {"max_outputs": max_outputs},
-                             "dummy": {"sender_coins": coins,
-                                       "sender_autoconfirm": autoconfirm}})
+                         deriver.addresses(0, addresses), config=config)
         self.start(timeout=30)

@@ -3,7 +3,9 @@
 One thread runs ``Exchanger.run``. Each pass:
 
 1. **decide** — ``waiting_decide`` deposits move to ``waiting_send`` (buy method ``direct``: the
-   rate was snapshotted when the deposit was recorded);
+   rate was snapshotted when the deposit was recorded), or, buy method ``passthrough``, buy
+   the token on a venue first (``exchanger.passthrough``: waiting_passthrough →
+   waiting_passthrough_order_complete → waiting_send, one order per deposit);
 2. **resume** — payouts persisted but not yet accepted by the node are broadcast again, with the
    same signed bytes (this is what happens after a crash between persist and broadcast);
 3. **send** — payable deposits, in creation order, are paid: amount computed, a payout built and
@@ -45,6 +47,7 @@ from sender.base import (
 )
 
 from .amounts import AmountError, payout_amount
+from .passthrough import PassthroughBuyer
 
 log = logging.getLogger(__name__)
 
@@ -91,11 +94,13 @@ def payout_candidates(payout: PayoutRecord) -> list[SignedPayout]:
 
 class Exchanger:
     def __init__(self, store: DepositStore, sender: Sender, settings: ExchangerSettings,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 buyer: PassthroughBuyer | None = None) -> None:
         self.store = store
         self.sender = sender
         self.settings = settings
         self.clock = clock
+        self.buyer = buyer  # passthrough buying; None = no venue configured
         self.sender_error = ""  # last payout-side problem, shown in /api/health
         self.processor_error = ""
         self.payouts_broadcast = 0
@@ -170,6 +175,8 @@ class Exchanger:
 
     def _next_due(self) -> float:
         due = self._last_confirm_check + self.settings.check_wait
+        if self.buyer is not None:
+            due = min(due, self.buyer.next_due())
         for record in self.store.in_status(Status.WAITING_SEND, limit=1000):
             if not record.get("payout_id"):
                 due = min(due, record.get("next_attempt_at") or 0)
@@ -178,6 +185,8 @@ class Exchanger:
     def step(self) -> bool:
         """One pass over every stage; True if anything moved."""
         progressed = self.decide()
+        if self.buyer is not None:
+            progressed |= self.buyer.step()
         if self.settings.send_enabled:
             progressed |= self.resume_unbroadcast()
             progressed |= self.send_ready()
@@ -201,10 +210,26 @@ class Exchanger:
     # -- 1. decide -------------------------------------------------------------------------
 
     def decide(self) -> bool:
-        """Direct buy: the rate was snapshotted at record time, so every deposit is payable."""
-        keys = self.store.keys_in_status(Status.WAITING_DECIDE, limit=500)
-        return bool(keys) and bool(
-            self.store.transition_many(keys, Status.WAITING_DECIDE, Status.WAITING_SEND))
+        """Direct buy: the rate was snapshotted at record time, so every deposit is payable.
+        Passthrough-bound deposits go to the buyer; without a venue they wait (never paid at
+        the fixed rate: the buyer was promised the market)."""
+        records = self.store.in_status(Status.WAITING_DECIDE)
+        direct = [f"{r['coin_type']}/{r['deposit_id']}" for r in records
+                  if r.get("buy_method") != "passthrough"]
+        now = self.clock()
+        passthrough = [r for r in records if r.get("buy_method") == "passthrough"
+                       and (r.get("next_attempt_at") or 0) <= now]
+        moved = bool(direct) and bool(
+            self.store.transition_many(direct, Status.WAITING_DECIDE, Status.WAITING_SEND))
+        if passthrough and self.buyer is not None:
+            moved |= self.buyer.decide(passthrough)
+        elif passthrough:
+            for record in passthrough:
+                self.store.update_fields(
+                    f"{record['coin_type']}/{record['deposit_id']}", Status.WAITING_DECIDE, {
+                        "last_error": "bound for passthrough buying but no [passthrough] "
+                                      "venue is configured", "next_attempt_at": int(now) + 60})
+        return moved
 
     # -- 2. resume persisted payouts -----------------------------------------------------------
 
@@ -222,6 +247,11 @@ class Exchanger:
     # -- 3. send ---------------------------------------------------------------------------
 
     def amount_for(self, record: DepositRecord) -> int:
+        if record.get("buy_method") == "passthrough":
+            # What the order bought, truncated to max_decimals (the network's precision).
+            bought: int = record["passthrough"]["sky_bought"]
+            unit: int = 10 ** max(0, self.sender.decimals - self.settings.max_decimals)
+            return bought - bought % unit
         decimals = (self.settings.token_decimals or {}).get(record["coin_type"]) \
             or COIN_DECIMALS[record["coin_type"]]
         return payout_amount(record["deposit_value"], decimals, record["conversion_rate"],

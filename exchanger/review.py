@@ -52,7 +52,8 @@ def review_deposit(exchanger: Exchanger, coin: str, deposit_id: str, action: str
                         "error_kind": "cancelled_by_operator"})
     try:
         if action == "retry":
-            refusal = exchanger.retry_refusal(record.get("payout_id") or "")
+            refusal = passthrough_retry_refusal(record) or \
+                exchanger.retry_refusal(record.get("payout_id") or "")
             if refusal:
                 raise ReviewError(409, refusal)
             updated = store.release_for_payment(key, changes)
@@ -63,3 +64,19 @@ def review_deposit(exchanger: Exchanger, coin: str, deposit_id: str, action: str
     log.warning("operator review of %s: %s (%s) note=%r", key, action, meaning, note)
     exchanger.wake()
     return updated
+
+
+def passthrough_retry_refusal(record: DepositRecord) -> str:
+    """Why "retry" (pay what was bought) cannot apply to a passthrough deposit; "" when it can.
+
+    Retry pays ``passthrough.sky_bought``, so it needs a final order on record. An order that
+    may exist but was never recorded (a reorg while its outcome was unknown) must be looked up
+    on the venue first: paying nothing, or buying again, could both be wrong.
+    """
+    if record.get("buy_method") != "passthrough":
+        return ""
+    order = (record.get("passthrough") or {}).get("order") or {}
+    if order.get("final"):
+        return ""
+    return (f"the passthrough order of this deposit (client id {order.get('customer_id')!r}) is "
+            "not recorded as final: look it up on the venue, then use mark_done or cancel")

@@ -50,6 +50,13 @@ class Passthrough(TypedDict):
     deposit_value_spent: int
     requested_amount: str
     order: PassthroughOrder
+    # What the Go teller lacked, set once a passthrough deposit has an intent:
+    market: NotRequired[str]
+    attempt: NotRequired[int]
+    placing_at: NotRequired[int]  # when the current attempt may have been sent (0: recorded)
+    fee: NotRequired[str]  # token fee paid, whole tokens
+    leftover: NotRequired[int]  # deposit base units not spent by the order
+    previous_orders: NotRequired[list[dict[str, Any]]]
 
 
 class DepositRecord(TypedDict):

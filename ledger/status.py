@@ -45,6 +45,10 @@ ALLOWED_TRANSITIONS: frozenset[tuple[Status | None, Status]] = frozenset({
     (Status.WAITING_PASSTHROUGH, Status.WAITING_PASSTHROUGH_ORDER_COMPLETE),
     (Status.WAITING_PASSTHROUGH_ORDER_COMPLETE, Status.WAITING_SEND),
     (Status.WAITING_PASSTHROUGH_ORDER_COMPLETE, Status.DONE),
+    # Passthrough ends without buying: below the minimum volume, or too small for the venue.
+    (Status.WAITING_PASSTHROUGH, Status.DONE),
+    # An order that ended with nothing filled: a new attempt (new client id) may be placed.
+    (Status.WAITING_PASSTHROUGH_ORDER_COMPLETE, Status.WAITING_PASSTHROUGH),
     # Paying: a zero amount ends at once, otherwise broadcast then confirm.
     (Status.WAITING_SEND, Status.DONE),
     (Status.WAITING_SEND, Status.WAITING_CONFIRM),
@@ -53,6 +57,11 @@ ALLOWED_TRANSITIONS: frozenset[tuple[Status | None, Status]] = frozenset({
     (Status.WAITING_DECIDE, Status.CANCELLED),
     (Status.WAITING_SEND, Status.CANCELLED),
     (Status.CANCELLED, Status.WAITING_DECIDE),
+    # ... a passthrough deposit whose order was never placed (no intent persisted) is cancelled
+    # too; one whose order is or may be placed spent the venue's money: an operator decides.
+    (Status.WAITING_PASSTHROUGH, Status.CANCELLED),
+    (Status.WAITING_PASSTHROUGH, Status.NEEDS_REVIEW),
+    (Status.WAITING_PASSTHROUGH_ORDER_COMPLETE, Status.NEEDS_REVIEW),
     # Something an operator must look at: a payout that may have gone out, or did.
     (Status.WAITING_SEND, Status.NEEDS_REVIEW),
     (Status.WAITING_CONFIRM, Status.NEEDS_REVIEW),

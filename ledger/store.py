@@ -81,6 +81,10 @@ class Conflict(RuntimeError):
     """The record was not in the status the caller expected (someone else moved it)."""
 
 
+# (key, expected status, statuses to take in turn, record -> fields to change): apply_moves
+Move = tuple[str, Status, list[Status], Callable[[DepositRecord], dict[str, Any]]]
+
+
 class DepositStore:
     def __init__(self, storage: Storage, pool: AddressPool,
                  clock: Callable[[], float] = time.time,
@@ -277,6 +281,35 @@ class DepositStore:
                 self._transition(txn, record, expected, new, {})
                 moved.append(key)
         return moved
+
+    def apply_moves(self, moves: Iterable[Move]) -> list[DepositRecord]:
+        """Several compare-and-set moves in one transaction; returns the updated records.
+
+        A move is (key, expected, path, changes): the record must be in ``expected``; it then
+        takes each status of ``path`` in turn (every step checked against the transition
+        table; an empty path changes fields only) with ``changes(record)`` applied — a function
+        of the record re-read inside this transaction, so nested objects such as
+        ``passthrough`` are merged into the current value, never a stale copy. A record no
+        longer in ``expected`` is skipped, not an error.
+        """
+        updated = []
+        st = self.storage
+        with st.write() as txn:
+            for key, expected, path, changes in moves:
+                record = st.get(txn, "deposits", key)
+                if record is None or record["status"] != expected:
+                    continue
+                fields = changes(record)
+                if not path:
+                    record = {**record, **fields}
+                    st.put(txn, "deposits", key, record)
+                current = expected
+                for step in path:
+                    # the move's fields are record fields built from this re-read record
+                    record = self._transition(txn, record, current, step, fields)  # type: ignore[arg-type]
+                    current, fields = step, {}
+                updated.append(record)
+        return updated
 
     def release_for_payment(self, key: str, changes: DepositChanges) -> DepositRecord:
         """Operator "retry": a held deposit becomes payable again, with a new payout later.
@@ -572,7 +605,12 @@ class DepositStore:
                 if record.get("block_hash") not in hashes:
                     continue
                 status = Status(record["status"])
-                if status in (Status.WAITING_DECIDE,) or (
+                if status in _ORDER_STATUSES and order_may_exist(record):
+                    # The venue's money is (or may be) spent on this deposit's order.
+                    self._transition(txn, record, status, Status.NEEDS_REVIEW, {
+                        "review_reason": reason, "error_kind": "reorged_after_order"})
+                    changed.append(key)
+                elif status in (Status.WAITING_DECIDE, Status.WAITING_PASSTHROUGH) or (
                         status == Status.WAITING_SEND and not record.get("payout_id")):
                     self._transition(txn, record, status, Status.CANCELLED, {
                         "error": reason, "error_kind": "reorged"})
@@ -582,3 +620,17 @@ class DepositStore:
                         "review_reason": reason, "error_kind": "reorged_after_payout"})
                     changed.append(key)
         return changed
+
+
+# Statuses in which a passthrough order may exist before any payout does.
+_ORDER_STATUSES = (Status.WAITING_PASSTHROUGH, Status.WAITING_PASSTHROUGH_ORDER_COMPLETE,
+                   Status.WAITING_SEND)
+
+
+def order_may_exist(record: dict[str, Any]) -> bool:
+    """A passthrough order is placed, or may be: its id is recorded, or the intent was
+    persisted for a ``place`` whose outcome is not known (``placing_at`` set)."""
+    if record.get("payout_id"):
+        return False  # a payout exists: the payout rules decide (reorged_after_payout)
+    passthrough = record.get("passthrough") or {}
+    return bool(passthrough.get("order", {}).get("order_id") or passthrough.get("placing_at"))

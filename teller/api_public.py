@@ -329,7 +329,9 @@ def config_report(service: Service) -> dict[str, Any]:
         else:
             display = "0"
         minimum = "0"
-        if coin == "BTC":
+        if ex.buy_method == "passthrough":  # the minimum the exchanger enforces
+            minimum = format(cfg.passthrough.minimum_for(coin).normalize(), "f")
+        elif coin == "BTC":  # the Go teller's advertised (never enforced) C2CX minimum
             minimum = format(ex.c2cx.btc_minimum_volume.normalize(), "f")
         scanner = cfg.scanner_for(cfg.pool_coin(coin))
         deposits[coin.lower()] = {
@@ -367,6 +369,12 @@ def health_report(service: Service) -> dict[str, Any]:
     warnings.extend(service.check_pools())
     if exchanger.sender_error:
         warnings.append(exchanger.sender_error)
+    passthrough = exchanger.buyer.health() if exchanger.buyer is not None else None
+    if passthrough is not None:
+        if passthrough["venue_error"]:
+            warnings.append(f"passthrough venue unreachable: {passthrough['venue_error']}")
+        for reason, count in sorted(passthrough["wait_reasons"].items()):
+            warnings.append(f"{count} passthrough deposit(s) waiting: {reason}")
     errored = service.store.error_count()
     needs_review = len(service.store.keys_in_status(Status.NEEDS_REVIEW))
     if needs_review:
@@ -382,6 +390,7 @@ def health_report(service: Service) -> dict[str, Any]:
             "sender_error": exchanger.sender_error,
             "deposit_error_count": errored,
             "balance": {"coins": coins, "hours": hours, "token": sender.token},
+            **({"passthrough": passthrough} if passthrough is not None else {}),
         },
         "scanners": scanners,
         "address_pools": {coin: service.pool.remaining(coin) for coin in service.pool_coins()},

@@ -103,3 +103,47 @@ def create_scanners(config: Any, storage: Any, intake: DepositIntake,
         else:
             raise ValueError(f"no real scanner for {coin!r} (only BTC, LTC and ETH)")
     return scanners
+
+
+def create_venue(config: Config) -> Any:
+    """The ``[passthrough]`` venue: our exchange core, or an exchange through ccxt.
+
+    ccxt credentials come from the environment or from files named in the config (never the
+    config itself) and are never logged; a missing one is a ConfigError at start-up.
+    """
+    pt = config.passthrough
+    if pt.venue == "core":
+        from exchanger.venues.core import CoreVenue
+        from matchengine.client import HttpClient
+
+        core = pt.core
+        return CoreVenue(HttpClient(core.url, timeout=float(core.timeout)),
+                         user_id=core.user_id, taker_fee=core.taker_fee,
+                         credit_deposits=core.credit_deposits)
+    if pt.venue == "ccxt":
+        ccxt = pt.ccxt
+        problems = []
+        secrets = {}
+        for what in ("key", "secret"):
+            try:
+                secrets[what] = read_password(
+                    password_file=_path(config, getattr(ccxt, f"{what}_file")),
+                    password_env=getattr(ccxt, f"{what}_env"), what=f"passthrough.ccxt {what}")
+            except SecretError as exc:
+                problems.append(str(exc))
+        try:
+            from exchanger.venues.ccxt_venue import CcxtVenue
+        except ImportError as exc:
+            problems.append(f"passthrough.venue = \"ccxt\": the ccxt venue cannot be loaded "
+                            f"({exc})")
+        if problems:
+            raise ConfigError(problems, config.source)
+        api_key, secret = secrets["key"], secrets["secret"]
+        try:
+            return CcxtVenue(ccxt.exchange, api_key=api_key, secret=secret,
+                             sandbox=ccxt.sandbox, api_url=ccxt.api_url,
+                             markets=dict(pt.markets))
+        except ValueError as exc:  # an exchange id ccxt does not know, no testnet, ...
+            raise ConfigError([str(exc)], config.source) from None
+    raise ConfigError([f"passthrough.venue: {pt.venue!r} is not one of core, ccxt"],
+                      config.source)

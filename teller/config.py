@@ -154,6 +154,52 @@ class C2CXSection:
 
 
 @dataclass
+class PassthroughCoreSection:
+    """``[passthrough.core]``: our exchange core (`teller core run`) over its JSON-RPC."""
+
+    url: str = "http://127.0.0.1:8080"
+    user_id: int = 0  # the teller's own account on the core (required, > 0)
+    taker_fee: Decimal = Decimal("0.001")  # the fee rate the order is placed with
+    credit_deposits: bool = True  # balance.update the deposit into the account before buying
+    timeout: Duration = Duration(10)  # one JSON-RPC call
+
+
+@dataclass
+class PassthroughCcxtSection:
+    """``[passthrough.ccxt]``: an external exchange through ccxt. The credentials are read from
+    the environment or from files, never from this config, and never logged."""
+
+    exchange: str = ""  # a ccxt exchange id, e.g. "binance"
+    key_env: str = ""
+    secret_env: str = ""
+    key_file: str = ""
+    secret_file: str = ""
+    sandbox: bool = False  # the exchange's testnet, where ccxt knows one
+    api_url: str = ""  # override of the REST base URL (testnets, proxies, tests)
+
+
+@dataclass
+class PassthroughSection:
+    """``[passthrough]``: where ``buy_method = "passthrough"`` deposits buy the token."""
+
+    venue: str = ""  # "core" | "ccxt"; "" = no [passthrough] section
+    markets: dict[str, str] = field(default_factory=dict)  # coin -> market on the venue
+    minimum_volume: dict[str, str] = field(default_factory=dict)  # coin -> decimal string
+    # After a place whose outcome is unknown (timeout), the order is looked up by its client
+    # id this long before it may be placed again (a request still queued could land later).
+    settle_wait: Duration = Duration(60)
+    check_order_wait: Duration = Duration(2)  # polling of an open order (ccxt)
+    core: PassthroughCoreSection = field(default_factory=PassthroughCoreSection)
+    ccxt: PassthroughCcxtSection = field(default_factory=PassthroughCcxtSection)
+
+    def minimum_for(self, coin: str) -> Decimal:
+        """The minimum deposit (whole coins) a passthrough buy is tried for; 0 = none."""
+        text = self.minimum_volume.get(coin, "0")
+        number = _decimal(text)
+        return number if number is not None and number.is_finite() else Decimal(0)
+
+
+@dataclass
 class ExchangerSection:
     sky_btc_exchange_rate: str = ""
     sky_eth_exchange_rate: str = ""
@@ -263,6 +309,7 @@ class Config:
     web: WebSection = field(default_factory=WebSection)
     admin_panel: AdminSection = field(default_factory=AdminSection)
     dummy: DummySection = field(default_factory=DummySection)
+    passthrough: PassthroughSection = field(default_factory=PassthroughSection)
     source: str = ""  # the file this config came from (not a TOML key)
 
     # -- derived views used by the rest of the code --------------------------------------
@@ -339,6 +386,12 @@ def _convert(type_name: str, value: Any, where: str, problems: list[str]) -> Any
             if number is None or not number.is_finite():
                 raise ValueError(f"expected a number, not {value!r}")
             return number
+        if type_name == "dict[str, str]":
+            if not isinstance(value, dict) or not all(
+                    isinstance(v, str | int | Decimal) and not isinstance(v, bool)
+                    for v in value.values()):
+                raise ValueError("expected a table of strings, e.g. { BTC = \"SKYBTC\" }")
+            return {str(k): str(v) for k, v in value.items()}
         if type_name == "list[str]":
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise ValueError("expected a list of strings")
@@ -386,6 +439,8 @@ def _fill(obj: Any, data: dict[str, Any], prefix: str, problems: list[str]) -> N
             type_name = getattr(hint, "__name__", None) or str(hint)
             if typing.get_origin(hint) is list:
                 type_name = "list[str]"
+            elif typing.get_origin(hint) is dict:
+                type_name = "dict[str, str]"
             if key.endswith("_exchange_rate") or key == "rate":
                 converted = str(value) if isinstance(value, int | str | Decimal) and \
                     not isinstance(value, bool) else None
@@ -460,9 +515,13 @@ def validate(config: Config) -> list[str]:
     if ex.buy_method not in BUY_METHODS:
         problems.append(f"sky_exchanger.buy_method: {ex.buy_method!r} is not one of "
                         f"{', '.join(BUY_METHODS)}")
-    elif ex.buy_method == "passthrough":
-        problems.append("sky_exchanger.buy_method: \"passthrough\" is not available in this "
-                        "version (the Go teller's C2CX exchange no longer exists); use \"direct\"")
+    elif ex.buy_method == "passthrough" and not config.passthrough.venue:
+        problems.append("sky_exchanger.buy_method: \"passthrough\" needs a [passthrough] section "
+                        "(venue = \"core\" or \"ccxt\", markets, and [passthrough.core] or "
+                        "[passthrough.ccxt]); the Go teller's [sky_exchanger.c2cx] keys are read "
+                        "but no longer used (C2CX is gone)")
+    if config.passthrough.venue:
+        problems.extend(_validate_passthrough(config))
     if config.teller.max_bound_addrs < 0:
         problems.append("teller.max_bound_addrs: must be >= 0 (0 = unlimited)")
     if config.teller.addr_low_water < 0:
@@ -488,7 +547,9 @@ def validate(config: Config) -> list[str]:
             continue
         rate = ex.rate_for(coin)
         key = f"sky_exchanger.sky_{coin.lower()}_exchange_rate"
-        if not rate:
+        if not rate and ex.buy_method == "passthrough":
+            pass  # bought at the market; a rate, if given, serves direct-bound deposits
+        elif not rate:
             problems.append(f"{key}: required while {section} is enabled")
         else:
             try:
@@ -574,6 +635,62 @@ def validate(config: Config) -> list[str]:
             problems.append(f"dummy.scanner_coins: {coin!r} is not one of BTC, ETH, LTC")
     if config.dummy.sender_coins < 0 or config.dummy.sender_hours < 0:
         problems.append("dummy.sender_coins/sender_hours: must be >= 0")
+    return problems
+
+
+PASSTHROUGH_VENUES = ("core", "ccxt")
+
+
+def _validate_passthrough(config: Config) -> list[str]:
+    """``[passthrough]`` and its venue's subsection (only when a venue is configured)."""
+    problems: list[str] = []
+    pt = config.passthrough
+    if pt.venue not in PASSTHROUGH_VENUES:
+        problems.append(f"passthrough.venue: {pt.venue!r} is not one of "
+                        f"{', '.join(PASSTHROUGH_VENUES)}")
+    coins = config.deposit_coins()
+    for coin, market in pt.markets.items():
+        if coin not in coins:
+            problems.append(f"passthrough.markets.{coin}: not a deposit coin "
+                            f"({', '.join(coins)})")
+        elif not market.strip():
+            problems.append(f"passthrough.markets.{coin}: empty market name")
+    for coin in coins:
+        if coin != "SKY" and config.coin_enabled(coin) and coin not in pt.markets:
+            problems.append(f"passthrough.markets: no market for {coin} (its scanner is "
+                            f"enabled), e.g. markets = {{ {coin} = \"SKY{coin}\" }}")
+    for coin, text in pt.minimum_volume.items():
+        number = _decimal(text)
+        if coin not in coins:
+            problems.append(f"passthrough.minimum_volume.{coin}: not a deposit coin")
+        elif number is None or not number.is_finite() or number < 0:
+            problems.append(f"passthrough.minimum_volume.{coin}: {text!r} is not a number >= 0")
+    if pt.settle_wait <= 0 or pt.check_order_wait <= 0:
+        problems.append("passthrough.settle_wait/check_order_wait: must be > 0")
+    if pt.venue == "core":
+        core = pt.core
+        if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", core.url or ""):
+            problems.append(f"passthrough.core.url: {core.url!r} is not an http(s) URL of the "
+                            "core's JSON-RPC (e.g. \"http://127.0.0.1:8080\")")
+        if not 0 < core.user_id < 2 ** 32:
+            problems.append("passthrough.core.user_id: required, the teller's account on the "
+                            "core (1 .. 4294967295)")
+        if not 0 <= core.taker_fee < 1:
+            problems.append("passthrough.core.taker_fee: must be >= 0 and < 1 (a rate)")
+        if core.timeout <= 0:
+            problems.append("passthrough.core.timeout: must be > 0")
+    elif pt.venue == "ccxt":
+        ccxt = pt.ccxt
+        if not re.fullmatch(r"[a-z0-9_]+", ccxt.exchange or ""):
+            problems.append(f"passthrough.ccxt.exchange: {ccxt.exchange!r} is not a ccxt "
+                            "exchange id (e.g. \"binance\")")
+        for what in ("key", "secret"):
+            env, path = getattr(ccxt, f"{what}_env"), getattr(ccxt, f"{what}_file")
+            if bool(env) == bool(path):
+                problems.append(f"passthrough.ccxt: set exactly one of {what}_env or "
+                                f"{what}_file (the API {what} is never written in the config)")
+        if ccxt.api_url and not re.fullmatch(r"https?://\S+", ccxt.api_url):
+            problems.append(f"passthrough.ccxt.api_url: {ccxt.api_url!r} is not an http(s) URL")
     return problems
 
 

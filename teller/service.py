@@ -20,6 +20,8 @@ from addrs.files import AddressFileError, load_address_file
 from addrs.pool import AddressPool
 from common import failpoints
 from common.storage import Storage
+from common.units import COIN_DECIMALS
+from exchanger.passthrough import PassthroughBuyer, PassthroughSettings
 from exchanger.processor import Exchanger, ExchangerSettings
 from ledger.intake import DepositIntake
 from ledger.store import DepositStore
@@ -65,8 +67,9 @@ class Service:
                                       rate_for=config.rate_for)
             self.intake = DepositIntake(self.store)
             self.sender = self._make_sender()
+            self.buyer = self._make_buyer()
             self.exchanger = Exchanger(self.store, self.sender, self._exchanger_settings(),
-                                       clock=clock)
+                                       clock=clock, buyer=self.buyer)
             self.store.on_change = self.exchanger.wake
             self.dummy_scanner = DummyScanner(self.intake, config.network_for,
                                               config.pool_coin) if config.dummy.scanner else None
@@ -113,6 +116,25 @@ class Service:
         from teller.backends import create_sender  # real backends: imported only when used
 
         return create_sender(self.config, self.storage)
+
+    def _make_buyer(self) -> PassthroughBuyer | None:
+        """Passthrough buying, when a [passthrough] venue is configured (also under
+        buy_method = "direct": deposits bound for passthrough earlier still finish)."""
+        pt = self.config.passthrough
+        if not pt.venue:
+            return None
+        from teller.backends import create_venue  # a venue's client: imported only when used
+
+        token_decimals = {t.symbol: t.decimals for t in self.config.eth_tokens}
+        settings = PassthroughSettings(
+            markets=dict(pt.markets),
+            minimum={coin: pt.minimum_for(coin) for coin in pt.minimum_volume},
+            settle_wait=float(pt.settle_wait), check_order_wait=float(pt.check_order_wait),
+            retry_max_wait=float(self.config.sender.retry_max_wait))
+        return PassthroughBuyer(
+            self.store, create_venue(self.config), settings,
+            coin_decimals=lambda coin: token_decimals.get(coin) or COIN_DECIMALS[coin],
+            token_decimals=self.sender.decimals, clock=self.clock)
 
     def _make_scanners(self) -> dict[str, Any]:
         coins = [c for c in ("BTC", "LTC", "ETH")
