@@ -22,8 +22,12 @@ from exchanger.amounts import COIN_DECIMALS, format_units
 from exchanger.status import STORED_STATUSES, Status
 from exchanger.store import Conflict
 
+from . import audit
+from .config import resolve_path
+from .console_api import paged_deposits, register_console_api
 from .http import error_response, install_error_handlers, json_response
 from .jsonbody import BodyError, decode_object, string_field
+from .web_pages import register_console
 
 if TYPE_CHECKING:
     from .service import Service
@@ -135,6 +139,9 @@ def create_admin_app(service: Service) -> Flask:
 
     @app.get("/api/deposits")
     def deposits() -> Response:
+        paged = paged_deposits(service, request.args)  # coin_type/q/offset/limit given
+        if paged is not None:
+            return paged
         status_text = request.args.get("status", "")
         status = None
         if status_text:
@@ -185,6 +192,7 @@ def create_admin_app(service: Service) -> Flask:
             deposit_id = string_field(body, "deposit_id")
             action = string_field(body, "action")
             note = string_field(body, "note")
+            operator = string_field(body, "operator")
         except BodyError as exc:
             return error_response(400, f"Invalid json request body: {exc}")
         if action not in REVIEW_ACTIONS:
@@ -200,18 +208,27 @@ def create_admin_app(service: Service) -> Flask:
         if action == "cancel":
             changes.update({"error": note or "cancelled by operator",
                             "error_kind": "cancelled_by_operator"})
+        entry = audit.entry(action=action, deposit=key, note=note, operator=operator,
+                            remote_addr=request.remote_addr, at=service.store.now())
+        write_audit = audit.writer(service.storage, entry)  # commits with the move
         try:
             if action == "retry":
                 refusal = service.exchanger.retry_refusal(record.get("payout_id") or "")
                 if refusal:
+                    audit.append(service.storage, entry, "refused", refusal)
                     return error_response(409, refusal)
-                updated = service.store.release_for_payment(key, changes)
+                updated = service.store.release_for_payment(key, changes, write_audit)
             else:
-                updated = service.store.transition(key, Status.NEEDS_REVIEW, target, changes)
+                updated = service.store.transition(key, Status.NEEDS_REVIEW, target, changes,
+                                                   write_audit)
         except Conflict as exc:
+            audit.append(service.storage, entry, "refused", str(exc))
             return error_response(409, str(exc))
         log.warning("operator review of %s: %s (%s) note=%r", key, action, meaning, note)
         service.exchanger.wake()
         return json_response(updated)
 
+    register_console_api(app, service)
+    web = cfg.web.static_dir
+    register_console(app, resolve_path(cfg, web) if web else None)
     return app

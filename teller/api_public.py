@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote_plus
 
-from flask import Flask, Response, request, send_from_directory
+from flask import Flask, Response, request
 
 from addrs.validate import InvalidAddress
 from exchanger.amounts import fixed_rate_display, format_units
@@ -26,6 +26,7 @@ from .config import resolve_path
 from .http import error_response, install_error_handlers, json_body, json_response
 from .jsonbody import BodyError, decode_object, string_field
 from .throttle import Throttle, client_ip
+from .web_pages import register_buyer_page
 
 if TYPE_CHECKING:
     from .service import Service
@@ -290,12 +291,7 @@ def create_public_app(service: Service) -> Flask:
     def health() -> Response:
         return json_response(health_report(service))
 
-    if static_dir is not None and Path(static_dir).is_dir():
-        @app.route("/", defaults={"path": "index.html"})
-        @app.route("/<path:path>")
-        def static_files(path: str) -> Response:
-            return send_from_directory(static_dir, path)
-
+    register_buyer_page(app, service, Path(static_dir) if static_dir else None)
     return app
 
 
