@@ -70,6 +70,14 @@ def parse_filter(service: Service, args: MultiDict[str, str]) -> DepositFilter:
     return DepositFilter(status=status, coin_type=coin, q=q)
 
 
+def with_amounts(service: Service, record: dict[str, Any]) -> dict[str, Any]:
+    """The record plus its amounts as decimal text: wei overflow a browser's JSON numbers."""
+    decimals = coin_decimals(service).get(record["coin_type"], 0)
+    return {**record,
+            "deposit_value_text": format_units(record["deposit_value"], decimals),
+            "sky_sent_text": format_units(record["sky_sent"], service.sender.decimals)}
+
+
 def paged_deposits(service: Service, args: MultiDict[str, str]) -> Response | None:
     """The paged answer of ``/api/deposits`` when a paging/search parameter is given, else
     None (the route then answers the Go teller's unpaged list)."""
@@ -81,7 +89,9 @@ def paged_deposits(service: Service, args: MultiDict[str, str]) -> Response | No
         limit = _int_param(args, "limit", 50, MAX_LIMIT) or 1
     except BadParam as exc:
         return error_response(400, str(exc))
-    return json_response(DepositQuery(service.storage, service.store).page(flt, offset, limit))
+    page = DepositQuery(service.storage, service.store).page(flt, offset, limit)
+    page["deposits"] = [with_amounts(service, r) for r in page["deposits"]]
+    return json_response(page)
 
 
 def _csv_cell(value: Any) -> Any:
@@ -151,6 +161,7 @@ def register_console_api(app: Flask, service: Service) -> None:
         found = query.detail(key)
         if found is None:
             return error_response(404, "Deposit not found")
+        found["deposit"] = with_amounts(service, found["deposit"])
         found["audit"], _ = audit.entries(service.storage, deposit=key)
         return json_response(found)
 
@@ -164,7 +175,13 @@ def register_console_api(app: Flask, service: Service) -> None:
 
     @app.get("/api/deposits/daily")
     def deposits_daily() -> Response:
-        return json_response(query.daily(_int_param(request.args, "days", 30, 3660) or 1))
+        daily = query.daily(_int_param(request.args, "days", 30, 3660) or 1)
+        decimals = coin_decimals(service)
+        days = [{**d, "received_text": {c: format_units(v, decimals.get(c, 0))
+                                         for c, v in d["received_value"].items()},
+                 "sent_text": format_units(d["sent_value"], service.sender.decimals)}
+                for d in daily["days"]]
+        return json_response({"days": days, "token": service.sender.token})
 
     @app.get("/api/audit")
     def get_audit() -> Response:

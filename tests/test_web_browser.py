@@ -1,0 +1,236 @@
+"""The buyer page and the operator console in a real chromium against a real dummy-mode teller.
+
+A buyer binds on the page, a deposit arrives through the dummy API, and the page's status list
+moves to ``done`` with the payout txid. An operator filters and searches the deposits, opens
+one, retries a deposit the exchanger held in ``needs_review`` (a payout the node forgot past
+``dead_after``: the path the admin API tests use), and the audit log shows who did it. Any
+console error, uncaught exception or non-loopback request fails the test. Screenshots of both
+pages at desktop and phone width go to docs/screenshots/ (the README shows them).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, expect
+
+from sender.dummy import DummySender
+from tests.support.browser import DESKTOP, PHONE, BrowserPage, browser, open_page  # noqa: F401
+from tests.support.service import SKY_ADDR, TellerHarness, sky_address, start_teller
+from tests.support.wait import wait_until
+
+log = logging.getLogger(__name__)
+
+pytestmark = pytest.mark.slow
+
+WEB_DIR = Path(__file__).resolve().parents[1] / "web"
+# dead_after 1s: a payout the node forgot is held for review within a second or two.
+OVERRIDES = f"""
+[web]
+static_dir = "{WEB_DIR}"
+[sender]
+dead_after = "1s"
+"""
+
+
+@pytest.fixture
+def web_teller(tmp_path: Path) -> Iterator[TellerHarness]:
+    harness = start_teller(tmp_path, OVERRIDES)
+    try:
+        yield harness
+    finally:
+        harness.close()
+
+
+def pay(t: TellerHarness, skyaddr: str, value: int, tx: str) -> str:
+    """Bind, deposit, confirm: one deposit to ``done``; returns its payout txid."""
+    addr = t.bind(skyaddr)
+    count = len(t.broadcasts()) + 1
+    t.deposit(addr, value, tx)
+    txid = t.wait_broadcasts(count)[-1]["txid"]
+    t.confirm(txid)
+    return txid
+
+
+def held_for_review(t: TellerHarness, skyaddr: str, tx: str) -> str:
+    """A deposit the exchanger itself holds in needs_review: its payout is broadcast, the dummy
+    node drops it, and past dead_after the exchanger gives up on it. Returns the key."""
+    addr = t.bind(skyaddr)
+    count = len(t.broadcasts()) + 1
+    t.deposit(addr, 200_000, tx)
+    txid = t.wait_broadcasts(count)[-1]["txid"]
+    time.sleep(1.2)  # older than dead_after before the node forgets it
+    assert t.service is not None and isinstance(t.service.sender, DummySender)
+    assert t.service.sender.drop(txid)
+    t.wait_status(skyaddr, ["needs_review"])
+    return f"BTC/{tx}:0"
+
+
+def test_buyer_binds_and_watches_the_deposit_to_done(web_teller: TellerHarness,
+                                                     browser: Browser) -> None:  # noqa: F811
+    t = web_teller
+    bp = open_page(browser)
+    page = bp.page
+    page.goto(t.public + "/")
+    expect(page.locator("#coin option")).to_have_count(1)
+    expect(page.locator("#rate")).to_have_text("Rate: 1 BTC = 500.000000 SKY")
+    expect(page.locator("#inventory")).to_have_text("100.000000")
+    bp.screenshot("buyer-start-desktop", DESKTOP)
+
+    log.info("a bad address gets the server's own message and binds nothing")
+    bp.expected.append("status of 400")
+    page.fill("#address", "not-an-address")
+    page.click("#bind")
+    expect(page.locator("#address-error")).to_contain_text("Invalid skycoin address")
+    assert t.deposits() == [] and t.service is not None
+    assert t.service.store.bindings_of("not-an-address") == []
+
+    log.info("keyboard only: type the address, Enter binds")
+    page.fill("#address", "")
+    page.focus("#address")
+    page.keyboard.type(SKY_ADDR)
+    page.keyboard.press("Enter")
+    expect(page.locator("#deposit")).to_be_visible()
+    deposit_address = page.locator("#deposit-address").inner_text()
+    assert deposit_address == t.service.store.bindings_of(SKY_ADDR)[0]["address"]
+    expect(page.locator("#status-list li")).to_have_attribute("data-status", "waiting_deposit")
+    wait_until(lambda: page.eval_on_selector("#qr", "img => img.naturalWidth") > 0, 10,
+               message="the QR code image loaded")
+    page.click("#copy")
+    expect(page.locator("#copied")).not_to_be_empty()
+
+    log.info("the deposit arrives through the dummy API and is paid")
+    t.deposit(deposit_address, 100_000, "aa" * 32)
+    txid = t.wait_broadcasts(1)[0]["txid"]
+    t.confirm(txid)
+    item = page.locator("#status-list li").first
+    expect(item).to_have_attribute("data-status", "done", timeout=15_000)
+    expect(item).to_contain_text("Done")
+    expect(item.locator(".txid")).to_contain_text(txid)
+    bp.screenshot("buyer-desktop", DESKTOP)
+    bp.screenshot("buyer-phone", PHONE)
+    overflow = page.evaluate("document.documentElement.scrollWidth > window.innerWidth")
+    assert not overflow, "the buyer page scrolls sideways at phone width"
+
+    log.info("a second visit with ?address= shows the same list without binding again")
+    page.goto(t.public + f"/?address={SKY_ADDR}")
+    expect(page.locator("#status-list li").first).to_have_attribute("data-status", "done")
+    assert len(t.service.store.bindings_of(SKY_ADDR)) == 1
+    bp.assert_clean()
+
+
+def test_bind_limit_and_disabled_notices(tmp_path: Path, browser: Browser) -> None:  # noqa: F811
+    t = start_teller(tmp_path, OVERRIDES)
+    try:
+        bp = open_page(browser)
+        page = bp.page
+        t.bind(SKY_ADDR)
+        t.bind(SKY_ADDR)
+        page.goto(t.public + "/")
+        expect(page.locator("#coin option")).to_have_count(1)
+        bp.expected.append("status of 409")
+        page.fill("#address", SKY_ADDR)
+        page.click("#bind")
+        expect(page.locator("#notices")).to_contain_text(
+            "The maximum number of addresses have been assigned")
+        expect(page.locator("#status-list li")).to_have_count(2)
+        bp.assert_clean()
+        t.restart(OVERRIDES + "\n[teller]\nbind_enabled = false\n")
+        page.goto(t.public + "/")
+        expect(page.locator("#notices")).to_contain_text("not being handed out")
+        expect(page.locator("#bind")).to_be_disabled()
+        bp.assert_clean()
+    finally:
+        t.close()
+
+
+def test_operator_filters_opens_and_retries_with_audit(web_teller: TellerHarness,
+                                                       browser: Browser) -> None:  # noqa: F811
+    t = web_teller
+    paid = [pay(t, sky_address(i), 100_000 * (i + 1), f"{i:02x}" * 32) for i in range(3)]
+    t.wait_status(sky_address(2), ["done"])
+    held = held_for_review(t, SKY_ADDR, "ee" * 32)
+    bp = open_page(browser)
+    page = bp.page
+    page.goto(t.admin + "/")
+    expect(page.locator("#counts")).to_contain_text("needs_review")
+    expect(page.locator("#review-count")).to_have_text("1")
+    expect(page.locator("#events")).to_contain_text("notice=WATCH")
+    expect(page.locator("#chart svg rect.received")).to_have_count(1)
+    bp.screenshot("console-overview-desktop", DESKTOP)
+    bp.screenshot("console-overview-phone", PHONE)
+    page.set_viewport_size(DESKTOP)
+
+    log.info("filter by status, then search by receive address")
+    page.click("a[data-tab=deposits]")
+    expect(page.locator("#deposit-table tbody tr")).to_have_count(4)
+    page.select_option("#f-status", "done")
+    page.click("#filter button[type=submit]")
+    expect(page.locator("#deposit-table tbody tr")).to_have_count(3)
+    expect(page.locator("#page-info")).to_have_text("1–3 of 3 deposits (filtered)")
+    page.select_option("#f-status", "")
+    page.fill("#f-q", sky_address(1))
+    page.press("#f-q", "Enter")
+    expect(page.locator("#deposit-table tbody tr")).to_have_count(1)
+    expect(page.locator("#deposit-table tbody")).to_contain_text("0.002")
+    page.fill("#f-q", paid[0][:10])  # no deposit txid starts like a payout txid
+    page.press("#f-q", "Enter")
+    expect(page.locator("#deposit-table tbody tr")).to_have_count(0)
+    page.fill("#f-q", "ee" * 5)  # a deposit txid prefix
+    page.press("#f-q", "Enter")
+    expect(page.locator("#deposit-table tbody tr")).to_have_count(1)
+
+    log.info("open the held deposit: its full record, payout and reason")
+    page.click(f"button[data-open='{held}']")
+    detail = page.locator("#detail")
+    expect(detail).to_be_visible()
+    expect(detail).to_contain_text("needs_review")
+    expect(detail).to_contain_text("not seen by the node")
+    expect(detail).to_contain_text("No operator action yet.")
+    bp.screenshot("console-deposits-desktop", DESKTOP)
+    bp.screenshot("console-deposits-phone", PHONE)
+    page.set_viewport_size(DESKTOP)
+
+    log.info("the CSV download carries the filter and the token path (fetch + blob)")
+    with page.expect_download() as download_info:
+        page.click("#dl-csv")
+    rows = list(csv.DictReader(io.StringIO(Path(download_info.value.path()).read_text())))
+    assert [r["deposit_id"] for r in rows] == [f"{'ee' * 32}:0"]
+    assert rows[0]["deposit_value"] == "0.00200000" and rows[0]["status"] == "needs_review"
+
+    log.info("review queue: retry asks for confirmation, then pays again once")
+    page.click("a[data-tab=review]")
+    item = page.locator(f".review-item[data-deposit='{held}']")
+    expect(item).to_contain_text("not seen by the node")
+    bp.screenshot("console-review-desktop", DESKTOP)
+    item.locator("button[data-action=retry]").click()
+    dialog = page.locator("#confirm")
+    expect(dialog).to_be_visible()
+    bp.screenshot("console-confirm-phone", PHONE, full_page=False)
+    page.set_viewport_size(DESKTOP)
+    page.fill("#confirm-note", "dropped by the node")
+    page.fill("#confirm-operator", "alice")
+    page.click("#confirm-ok")
+    expect(page.locator("#flash")).to_contain_text("is now waiting_send")
+    expect(page.locator("#review-list")).to_contain_text("Nothing to review.")
+    second = t.wait_broadcasts(5)[-1]["txid"]
+    t.confirm(second)
+    t.wait_status(SKY_ADDR, ["done"])
+
+    log.info("the audit log shows who retried what, and when")
+    page.click("a[data-tab=audit]")
+    row = page.locator("#audit-table tbody tr").first
+    expect(row).to_contain_text("alice")
+    expect(row).to_contain_text("retry")
+    expect(row.locator(f"td[title='{held}']")).to_have_count(1)
+    expect(row).to_contain_text("done: status is now waiting_send")
+    expect(row).to_contain_text("dropped by the node")
+    bp.screenshot("console-audit-desktop", DESKTOP)
+    bp.screenshot("console-audit-phone", PHONE)
+    bp.assert_clean()
