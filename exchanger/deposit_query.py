@@ -10,8 +10,10 @@ Pages are newest first (highest ``seq``). Nothing here writes.
 from __future__ import annotations
 
 import heapq
+import itertools
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +23,27 @@ from .status import STORED_STATUSES, Status
 MAX_LIMIT = 500
 # A txid prefix shorter than this would match too much to be a search.
 MIN_TXID_PREFIX = 6
+MAX_TXID_MATCHES = 1000
+# The per-day table and the overview's accounting read every record: on a busy teller the
+# database changes all the time, so they are recomputed at most this often.
+SCAN_CACHE_SECONDS = 30.0
+
+
+class ScanCache:
+    """A value computed by reading every deposit, kept until the database changed *and*
+    ``seconds`` have passed: on a busy teller every request would otherwise rescan."""
+
+    def __init__(self, seconds: float = SCAN_CACHE_SECONDS) -> None:
+        self.seconds = seconds
+        self._value: tuple[int, float, Any] | None = None
+
+    def get(self, version: int, compute: Callable[[], Any]) -> tuple[Any, float]:
+        """(value, wall-clock time it was computed)."""
+        cached = self._value
+        if cached is None or (cached[0] != version
+                              and time.monotonic() - cached[1] >= self.seconds):
+            cached = self._value = (version, time.monotonic(), (compute(), time.time()))
+        return cached[2]
 
 
 @dataclass(frozen=True)
@@ -35,8 +58,10 @@ class DepositFilter:
         return record is None or self.status is None or record["status"] == self.status
 
 
-def _reversed_index(txn: Any, db: Any, prefix: str) -> Iterator[tuple[int, str]]:
-    """(seq, deposit key) of ``<prefix><seq:016x>`` index entries, highest seq first."""
+def _reversed_index(txn: Any, db: Any, prefix: str) -> Iterator[tuple[int, bytes]]:
+    """(seq, raw JSON deposit key) of ``<prefix><seq:016x>`` index entries, highest seq first.
+
+    The value stays undecoded: most entries walked are skipped, not shown."""
     raw = prefix.encode()
     cursor = txn.cursor(db=db)
     # Every key under the prefix sorts before prefix + 0xff.
@@ -49,7 +74,7 @@ def _reversed_index(txn: Any, db: Any, prefix: str) -> Iterator[tuple[int, str]]
         key = cursor.key()
         if not key.startswith(raw):
             return
-        yield int(key[len(raw):], 16), json.loads(bytes(cursor.value()))
+        yield int(key[len(raw):], 16), bytes(cursor.value())
         if not cursor.prev():
             return
 
@@ -60,33 +85,66 @@ class DepositQuery:
     def __init__(self, storage: Any, store: Any) -> None:
         self.storage = storage
         self.store = store
-        self._daily_cache: tuple[int, dict[str, Any]] | None = None
+        self._daily_cache = ScanCache()
 
     # -- keys ------------------------------------------------------------------------------
 
-    def _indexed_keys(self, txn: Any, flt: DepositFilter) -> Iterator[str]:
-        """Deposit keys newest first from the status index (all statuses merged by seq)."""
-        db = self.storage.db("deposits_by_status")
+    def _indexed_keys(self, txn: Any, flt: DepositFilter, skip: int = 0) -> Iterator[str]:
+        """Deposit keys newest first, after skipping ``skip`` matching ones.
+
+        Unfiltered, seq is dense (1..N: deposits are never deleted and their seq comes from a
+        counter in the same transaction), so the page starts at seq N - skip and each seq is
+        found by probing the status index: O(page), not O(offset). A status or coin filter
+        walks the status index backwards (merged across statuses by seq) on raw keys."""
+        st = self.storage
+        db = st.db("deposits_by_status")
+        top = st.get(txn, "meta", "counter/deposit_seq") or 0
+        if flt.status is None and not flt.coin_type and self._total(flt) == top:
+            statuses = [str(s).encode() + b"/" for s in STORED_STATUSES]
+            for seq in range(top - skip, 0, -1):
+                suffix = f"{seq:016x}".encode()
+                for status in statuses:
+                    raw = txn.get(status + suffix, db=db)
+                    if raw is not None:
+                        yield json.loads(bytes(raw))
+                        break
+            return
         statuses = [flt.status] if flt.status is not None else list(STORED_STATUSES)
         merged = heapq.merge(*(_reversed_index(txn, db, f"{s}/") for s in statuses),
                              reverse=True)
-        for _, key in merged:
-            if flt.matches(key):
-                yield key
+        coin = b'"' + flt.coin_type.encode() + b"/" if flt.coin_type else b""
+        for _, raw in merged:
+            if coin and not raw.startswith(coin):
+                continue
+            if skip:
+                skip -= 1
+                continue
+            yield json.loads(raw)
 
-    def _search_keys(self, txn: Any, q: str) -> set[str]:
-        """Keys of deposits whose receive address, deposit address or txid matches ``q``."""
+    def _search_keys(self, txn: Any, q: str) -> list[tuple[int, str]]:
+        """(seq, key) of deposits whose receive address, deposit address or txid matches
+        ``q``, newest first. A txid prefix stops at MAX_TXID_MATCHES deposits (real txids
+        are random: a prefix matching more than that is not a search)."""
         st = self.storage
-        found: set[str] = set()
+        found: dict[str, int] = {}
+
+        def by_address(prefix: str) -> None:
+            for index_key, key in st.items(txn, "deposits_by_address", prefix):
+                found[key] = int(index_key.rsplit("/", 1)[1], 16)
+
         for _, bkey in st.items(txn, "sky_index", f"{q}/"):
-            coin, _, address = bkey.partition("/")
-            found.update(k for _, k in st.items(txn, "deposits_by_address", f"{coin}/{address}/"))
+            by_address(f"{bkey}/")  # binding key "<COIN>/<deposit address>"
         coins = {coin for coin, _ in self.store.counts()}
-        for coin in coins:
-            found.update(k for _, k in st.items(txn, "deposits_by_address", f"{coin}/{q}/"))
+        for coin in sorted(coins):
+            by_address(f"{coin}/{q}/")
             if len(q) >= MIN_TXID_PREFIX and ":" not in q and "/" not in q:
-                found.update(k for k, _ in st.items(txn, "deposits", f"{coin}/{q}"))
-        return found
+                matched = 0
+                for key, record in st.items(txn, "deposits", f"{coin}/{q}"):
+                    found[key] = record["seq"]
+                    matched += 1
+                    if matched >= MAX_TXID_MATCHES:
+                        break
+        return sorted(((seq, key) for key, seq in found.items()), reverse=True)
 
     def _total(self, flt: DepositFilter) -> int:
         counts = self.store.counts()
@@ -103,19 +161,13 @@ class DepositQuery:
         st = self.storage
         with st.read() as txn:
             if flt.q:
-                records = [st.get(txn, "deposits", k) for k in self._search_keys(txn, flt.q)]
-                records = [r for r in records if r is not None and flt.matches(
+                records = [st.get(txn, "deposits", k) for _, k in self._search_keys(txn, flt.q)]
+                matching = [r for r in records if r is not None and flt.matches(
                     f"{r['coin_type']}/{r['deposit_id']}", r)]
-                records.sort(key=lambda r: r["seq"], reverse=True)
-                total = len(records)
-                page = records[offset:offset + limit]
+                total = len(matching)
+                page = matching[offset:offset + limit]
             else:
-                keys = []
-                for i, key in enumerate(self._indexed_keys(txn, flt)):
-                    if i >= offset + limit:
-                        break
-                    if i >= offset:
-                        keys.append(key)
+                keys = list(itertools.islice(self._indexed_keys(txn, flt, offset), limit))
                 page = [st.get(txn, "deposits", k) for k in keys]
                 total = self._total(flt)
         return {"deposits": page, "total": total, "offset": offset, "limit": limit}
@@ -126,14 +178,12 @@ class DepositQuery:
         st = self.storage
         with st.read() as txn:
             if flt.q:
-                keys = sorted(self._search_keys(txn, flt.q), reverse=True)
+                keys = [k for _, k in self._search_keys(txn, flt.q)]
             else:
                 keys = list(self._indexed_keys(txn, flt))
         for start in range(0, len(keys), chunk):
             with st.read() as txn:
                 records = [st.get(txn, "deposits", k) for k in keys[start:start + chunk]]
-            if flt.q:
-                records.sort(key=lambda r: r["seq"] if r else 0, reverse=True)
             for record in records:
                 if record is not None and flt.matches(
                         f"{record['coin_type']}/{record['deposit_id']}", record):
@@ -152,12 +202,9 @@ class DepositQuery:
 
     def daily(self, days: int = 30) -> dict[str, Any]:
         """Deposits received (by ``created_at``) and payouts sent (by broadcast time) per UTC
-        day, counts and base-unit sums, for the last ``days`` days that had any. Cached until
-        the next write to the database."""
-        version = self.storage.version()
-        if self._daily_cache is None or self._daily_cache[0] != version:
-            self._daily_cache = (version, self._compute_daily())
-        table = self._daily_cache[1]
+        day, counts and base-unit sums, for the last ``days`` days that had any. Recomputed
+        after a write, at most every SCAN_CACHE_SECONDS."""
+        table, _ = self._daily_cache.get(self.storage.version(), self._compute_daily)
         keep = sorted(table)[-days:]
         return {"days": [{"day": d, **table[d]} for d in keep]}
 

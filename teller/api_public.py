@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-THROTTLED_PATHS = ("/api/bind", "/api/status")
+THROTTLED_PATHS = ("/api/bind", "/api/status", "/api/status/payouts")
 
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from .storage import loads
 
 DB = "audit"
+MAX_NAME = 100  # an operator's name is a label, not a document
 
 
 def entry(*, action: str, deposit: str, note: str, operator: str, remote_addr: str | None,
@@ -21,7 +22,8 @@ def entry(*, action: str, deposit: str, note: str, operator: str, remote_addr: s
     """An audit entry before its outcome is known. ``operator`` is the name the console sends
     (the admin token does not name a person); the client address is recorded beside it."""
     return {"at": at, "action": action, "deposit": deposit, "note": note,
-            "who": {"operator": operator or "unnamed", "remote_addr": remote_addr or ""},
+            "who": {"operator": operator[:MAX_NAME] or "unnamed",
+                    "remote_addr": remote_addr or ""},
             "outcome": "", "detail": ""}
 
 

@@ -18,7 +18,7 @@ from flask import Flask, Response, request
 from werkzeug.datastructures import MultiDict
 
 from exchanger.amounts import COIN_DECIMALS, format_units
-from exchanger.deposit_query import MAX_LIMIT, DepositFilter, DepositQuery
+from exchanger.deposit_query import MAX_LIMIT, DepositFilter, DepositQuery, ScanCache
 from exchanger.status import STORED_STATUSES, Status
 
 from . import audit, events
@@ -119,10 +119,13 @@ def csv_lines(service: Service, records: Iterator[dict[str, Any]]) -> Iterator[s
     yield buf.getvalue()
 
 
-def overview(service: Service, recent: events.RecentEvents) -> dict[str, Any]:
+def overview(service: Service, recent: events.RecentEvents,
+             accounting_cache: ScanCache) -> dict[str, Any]:
     from .api_admin import accounting  # the monitor route's own figures
     from .api_public import health_report
 
+    figures, figures_at = accounting_cache.get(service.storage.version(),
+                                               lambda: accounting(service))
     counts: dict[str, dict[str, int]] = {}
     for (coin, status), n in service.store.counts().items():
         counts.setdefault(coin, {str(s): 0 for s in STORED_STATUSES})[status] = n
@@ -132,7 +135,8 @@ def overview(service: Service, recent: events.RecentEvents) -> dict[str, Any]:
              for coin in service.pool_coins()}
     return {
         "counts": counts,
-        "accounting": accounting(service),
+        "accounting": figures,
+        "accounting_at": int(figures_at),
         "health": health_report(service),
         "pools": pools,
         "events": recent.recent(),
@@ -146,6 +150,7 @@ def overview(service: Service, recent: events.RecentEvents) -> dict[str, Any]:
 def register_console_api(app: Flask, service: Service) -> None:
     recent = events.install()
     query = DepositQuery(service.storage, service.store)  # keeps the daily table's cache
+    accounting_cache = ScanCache()
 
     @app.errorhandler(BadParam)
     def bad_param(exc: BadParam) -> Response:
@@ -153,7 +158,7 @@ def register_console_api(app: Flask, service: Service) -> None:
 
     @app.get("/api/overview")
     def get_overview() -> Response:
-        return json_response(overview(service, recent))
+        return json_response(overview(service, recent, accounting_cache))
 
     @app.get("/api/deposits/detail")
     def deposit_detail() -> Response:

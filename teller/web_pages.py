@@ -11,6 +11,7 @@ the pages cannot make an external request even by mistake.
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import re
@@ -60,6 +61,7 @@ def _missing(static_dir: Path | None, what: str) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=1024)  # pages poll; addresses repeat
 def qr_svg(text: str) -> bytes:
     """The QR code of ``text`` as a standalone SVG document."""
     out = io.BytesIO()

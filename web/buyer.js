@@ -197,7 +197,9 @@ async function renderStatuses(statuses) {
     try {
       const answer = await getJSON(`/api/status/payouts?skyaddr=${encodeURIComponent(state.address)}`);
       txids = Object.fromEntries(answer.payouts.map((p) => [p.seq, p.txid]));
-    } catch { /* the txids are extra; the statuses stand on their own */ }
+    } catch {  // the txids are extra: show the statuses, fetch the txids on the next poll
+      state.lastStatuses = "";
+    }
   }
   const list = $("status-list");
   list.replaceChildren();

@@ -70,7 +70,8 @@ function renderOverview(o, daily) {
   const acc = o.accounting;
   $("accounting").replaceChildren(table(["", "amount"], [
     ...Object.entries(acc.received).map(([c, v]) => [`received ${c}`, h("td", { class: "num" }, v)]),
-    [`sent ${acc.sent_token}`, h("td", { class: "num" }, acc.sent)]]));
+    [`sent ${acc.sent_token}`, h("td", { class: "num" }, acc.sent)]]),
+    h("p", { class: "hint" }, `as of ${when(o.accounting_at)} UTC`));
   const ex = o.health.exchange;
   $("sender").replaceChildren(h("dl", { class: "record" },
     h("dt", {}, "balance"), h("dd", {}, `${ex.balance.coins} ${ex.balance.token}`),
