@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,34 +25,15 @@ from tests.support.service import (
     sky_address,
     start_teller,
 )
+from tests.support.web import pay, web_teller  # noqa: F401
 
 log = logging.getLogger(__name__)
 
-WEB_DIR = Path(__file__).resolve().parents[1] / "web"
-OVERRIDES = f'[web]\nstatic_dir = "{WEB_DIR}"\n'
 TX = "edb29a9b561a8d6a6118eb1f724c87f853bf471d7e4f0e9ccb9e1d340235687b"
 
 
-@pytest.fixture
-def t(tmp_path: Path) -> Iterator[TellerHarness]:
-    harness = start_teller(tmp_path, OVERRIDES, btc_addresses=BTC_ADDRESSES)
-    try:
-        yield harness
-    finally:
-        harness.close()
-
-
-def paid(t: TellerHarness, skyaddr: str, value: int, tx: str) -> str:
-    addr = t.bind(skyaddr)
-    count = len(t.broadcasts()) + 1
-    t.deposit(addr, value, tx)
-    txid = t.wait_broadcasts(count)[-1]["txid"]
-    t.confirm(txid)
-    t.wait_status(skyaddr, ["done"])
-    return txid
-
-
-def test_pages_are_served_where_the_readme_says(t: TellerHarness) -> None:
+def test_pages_are_served_where_the_readme_says(web_teller: TellerHarness) -> None:
+    t = web_teller
     page = t.get(t.public, "/")
     assert page.status_code == 200 and "buyer.js" in page.text
     assert "default-src 'none'" in page.headers["Content-Security-Policy"]
@@ -86,7 +66,8 @@ def test_without_the_web_folder_slash_is_a_404_and_says_why(
         harness.close()
 
 
-def test_qr_code_is_svg_of_the_address(t: TellerHarness) -> None:
+def test_qr_code_is_svg_of_the_address(web_teller: TellerHarness) -> None:
+    t = web_teller
     resp = t.get(t.public, "/api/qr.svg", params={"data": BTC_ADDRESSES[0]})
     assert resp.status_code == 200 and resp.headers["Content-Type"] == "image/svg+xml"
     assert resp.text.startswith("<svg") and f"<title>{BTC_ADDRESSES[0]}</title>" in resp.text
@@ -95,7 +76,8 @@ def test_qr_code_is_svg_of_the_address(t: TellerHarness) -> None:
                          "Invalid data: a deposit address is expected")
 
 
-def test_payout_txids_by_status_seq(t: TellerHarness) -> None:
+def test_payout_txids_by_status_seq(web_teller: TellerHarness) -> None:
+    t = web_teller
     assert_json(t.get(t.public, "/api/status/payouts", params={"skyaddr": SKY_ADDR}),
                 {"payouts": []})
     t.bind(SKY_ADDR)  # seq 0 stays waiting_deposit
@@ -117,10 +99,11 @@ def test_payout_txids_by_status_seq(t: TellerHarness) -> None:
         assert resp.status_code == 400
 
 
-def test_deposit_paging_filter_and_search(t: TellerHarness) -> None:
+def test_deposit_paging_filter_and_search(web_teller: TellerHarness) -> None:
+    t = web_teller
     txids = {}
     for i in range(4):
-        txids[i] = paid(t, sky_address(i), 10_000 * (i + 1), f"{i:02x}" * 32)
+        txids[i] = pay(t, sky_address(i), 10_000 * (i + 1), f"{i:02x}" * 32)
     addr = t.bind(SKY_ADDR)
     assert t.service is not None
     t.service.exchanger.stop()  # keep the next deposit in waiting_decide
@@ -166,8 +149,9 @@ def test_deposit_paging_filter_and_search(t: TellerHarness) -> None:
         assert_api_error(t.get(t.admin, "/api/deposits", params=params), 400, message)
 
 
-def test_detail_csv_and_daily(t: TellerHarness) -> None:
-    txid = paid(t, SKY_ADDR, 100_000, TX)
+def test_detail_csv_and_daily(web_teller: TellerHarness) -> None:
+    t = web_teller
+    txid = pay(t, SKY_ADDR, 100_000, TX)
     ident = {"coin_type": "BTC", "deposit_id": f"{TX}:0"}
     detail = assert_json(t.get(t.admin, "/api/deposits/detail", params=ident))
     assert detail["deposit"]["txid"] == txid and detail["payout"]["signed"]["txid"] == txid
@@ -194,8 +178,9 @@ def test_detail_csv_and_daily(t: TellerHarness) -> None:
     assert days["token"] == "SKY"
 
 
-def test_review_actions_are_audited_and_kept(t: TellerHarness) -> None:
-    paid(t, SKY_ADDR, 100_000, TX)
+def test_review_actions_are_audited_and_kept(web_teller: TellerHarness) -> None:
+    t = web_teller
+    pay(t, SKY_ADDR, 100_000, TX)
     assert t.service is not None
     t.service.store.orphan_deposits("BTC", ["dummy-1"], "block dummy-1 reorged")
     t.wait_status(SKY_ADDR, ["needs_review"])
@@ -247,7 +232,8 @@ def test_review_actions_are_audited_and_kept(t: TellerHarness) -> None:
                      "Invalid limit: an integer 0..500 is expected")
 
 
-def test_query_merges_statuses_newest_first(t: TellerHarness) -> None:
+def test_query_merges_statuses_newest_first(web_teller: TellerHarness) -> None:
+    t = web_teller
     """Pages from the index walk equal the full sorted list, at every offset and filter."""
     assert t.service is not None
     t.service.exchanger.stop()  # the statuses below are set by hand through the store
@@ -270,3 +256,14 @@ def test_query_merges_statuses_newest_first(t: TellerHarness) -> None:
             got.extend(r["seq"] for r in page["deposits"])
         assert got == expected, status
         assert [r["seq"] for r in query.iter_all(flt, chunk=8)] == expected
+    log.info("a coin filter walks the merged index; a search sorts its matches the same way")
+    seqs = [r["seq"] for r in everything]
+    assert [r["seq"] for r in query.page(DepositFilter(coin_type="BTC"), 5, 10)["deposits"]] \
+        == seqs[5:15]
+    assert query.page(DepositFilter(coin_type="ETH"), 0, 10) == {
+        "deposits": [], "total": 0, "offset": 0, "limit": 10}
+    found = query.page(DepositFilter(q=addr), 50, 20)
+    assert found["total"] == 60 and [r["seq"] for r in found["deposits"]] == seqs[50:]
+    review = DepositFilter(status=Status.NEEDS_REVIEW, q=SKY_ADDR)
+    assert [r["seq"] for r in query.iter_all(review)] == \
+        [r["seq"] for r in everything if r["status"] == Status.NEEDS_REVIEW]

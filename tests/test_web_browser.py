@@ -14,7 +14,6 @@ import csv
 import io
 import logging
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,39 +27,11 @@ from teller.web_pages import is_console_asset
 from tests.support.browser import DESKTOP, PHONE, BrowserPage, browser, open_page  # noqa: F401
 from tests.support.service import SKY_ADDR, TellerHarness, sky_address, start_teller
 from tests.support.wait import wait_until
+from tests.support.web import WEB_OVERRIDES, pay, web_teller  # noqa: F401
 
 log = logging.getLogger(__name__)
 
 pytestmark = pytest.mark.slow
-
-WEB_DIR = Path(__file__).resolve().parents[1] / "web"
-# dead_after 1s: a payout the node forgot is held for review within a second or two.
-OVERRIDES = f"""
-[web]
-static_dir = "{WEB_DIR}"
-[sender]
-dead_after = "1s"
-"""
-
-
-@pytest.fixture
-def web_teller(tmp_path: Path) -> Iterator[TellerHarness]:
-    harness = start_teller(tmp_path, OVERRIDES)
-    try:
-        yield harness
-    finally:
-        harness.close()
-
-
-def pay(t: TellerHarness, skyaddr: str, value: int, tx: str) -> str:
-    """Bind, deposit, confirm: one deposit to ``done``; returns its payout txid."""
-    addr = t.bind(skyaddr)
-    count = len(t.broadcasts()) + 1
-    t.deposit(addr, value, tx)
-    txid = t.wait_broadcasts(count)[-1]["txid"]
-    t.confirm(txid)
-    return txid
-
 
 def held_for_review(t: TellerHarness, skyaddr: str, tx: str) -> str:
     """A deposit the exchanger itself holds in needs_review: its payout is broadcast, the dummy
@@ -130,7 +101,7 @@ def test_buyer_binds_and_watches_the_deposit_to_done(web_teller: TellerHarness,
 
 
 def test_bind_limit_and_disabled_notices(tmp_path: Path, browser: Browser) -> None:  # noqa: F811
-    t = start_teller(tmp_path, OVERRIDES)
+    t = start_teller(tmp_path, WEB_OVERRIDES)
     try:
         bp = open_page(browser)
         page = bp.page
@@ -145,20 +116,55 @@ def test_bind_limit_and_disabled_notices(tmp_path: Path, browser: Browser) -> No
             "The maximum number of addresses have been assigned")
         expect(page.locator("#status-list li")).to_have_count(2)
         bp.assert_clean()
-        t.restart(OVERRIDES + "\n[teller]\nbind_enabled = false\n")
+        t.restart(WEB_OVERRIDES + "\n[teller]\nbind_enabled = false\n")
         page.goto(t.public + "/")
         expect(page.locator("#notices")).to_contain_text("not being handed out")
         expect(page.locator("#bind")).to_be_disabled()
         bp.assert_clean()
     finally:
         t.close()
+    log.info("an empty hot wallet is sold out: the page says so before anyone deposits")
+    (tmp_path / "sold-out").mkdir()
+    sold_out = start_teller(tmp_path / "sold-out", WEB_OVERRIDES + '[dummy]\nsender_coins = "0"\n')
+    try:
+        bp = open_page(browser)
+        bp.page.goto(sold_out.public + "/")
+        expect(bp.page.locator("#notices")).to_contain_text("Sold out")
+        expect(bp.page.locator("#inventory")).to_have_text("0.000000")
+        bp.assert_clean()
+    finally:
+        sold_out.close()
+
+
+def test_console_pages_through_deposits(web_teller: TellerHarness,
+                                        browser: Browser) -> None:  # noqa: F811
+    t = web_teller
+    assert t.service is not None
+    t.service.exchanger.stop()  # 55 deposits stay in waiting_decide: paging, not paying
+    addr = t.bind(SKY_ADDR)
+    for i in range(55):
+        t.deposit(addr, 1_000 + i, f"{i:064x}")
+    bp = open_page(browser)
+    page = bp.page
+    page.goto(t.admin + "/#deposits")
+    info = page.locator("#page-info")
+    expect(info).to_have_text("1–50 of 55 deposits")
+    expect(page.locator("#deposit-table tbody tr").first).to_contain_text("55")
+    expect(page.locator("#prev")).to_be_disabled()
+    page.click("#next")
+    expect(info).to_have_text("51–55 of 55 deposits")
+    expect(page.locator("#deposit-table tbody tr")).to_have_count(5)
+    expect(page.locator("#deposit-table tbody tr").last).to_contain_text("0.00001000")
+    expect(page.locator("#next")).to_be_disabled()
+    page.click("#prev")
+    expect(info).to_have_text("1–50 of 55 deposits")
+    bp.assert_clean()
 
 
 def test_operator_filters_opens_and_retries_with_audit(web_teller: TellerHarness,
                                                        browser: Browser) -> None:  # noqa: F811
     t = web_teller
     paid = [pay(t, sky_address(i), 100_000 * (i + 1), f"{i:02x}" * 32) for i in range(3)]
-    t.wait_status(sky_address(2), ["done"])
     held = held_for_review(t, SKY_ADDR, "ee" * 32)
     bp = open_page(browser)
     page = bp.page
@@ -169,6 +175,8 @@ def test_operator_filters_opens_and_retries_with_audit(web_teller: TellerHarness
     expect(page.locator("#chart svg rect.received")).to_have_count(1)
     bp.screenshot("console-overview-desktop", DESKTOP)
     bp.screenshot("console-overview-phone", PHONE)
+    overflow = page.evaluate("document.documentElement.scrollWidth > window.innerWidth")
+    assert not overflow, "the console scrolls sideways at phone width (tables scroll inside)"
     page.set_viewport_size(DESKTOP)
 
     log.info("filter by status, then search by receive address")
