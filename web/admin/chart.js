@@ -9,17 +9,18 @@ function el(name, attrs, text) {
   return node;
 }
 
-export function dailyChart(days, token) {
+export function dailyChart(days, token, pixels = 720) {
   const wrap = document.createElement("div");
   wrap.className = "chart";
   if (!days.length) {
     wrap.textContent = "No deposits yet.";
     return wrap;
   }
-  const width = 720, height = 200, left = 32, bottom = 28, top = 10;
+  // Drawn at the container's own width, so the labels keep their size on a phone.
+  const width = Math.max(240, Math.round(pixels)), height = 200, left = 32, bottom = 28, top = 10;
   const max = Math.max(1, ...days.map((d) => Math.max(d.received, d.sent)));
   const slot = (width - left) / days.length;
-  const bar = Math.max(2, Math.min(18, slot / 2 - 2));
+  const bar = Math.max(2, Math.min(24, slot / 2 - 2));
   const svg = el("svg", { viewBox: `0 0 ${width} ${height}`, role: "img",
                           "aria-label": "Deposits received and payouts sent per day" });
   const scale = (v) => ((height - bottom - top) * v) / max;
@@ -34,7 +35,8 @@ export function dailyChart(days, token) {
                               height: scale(d.sent) });
     sent.append(el("title", {}, `${d.day}: ${d.sent} sent (${d.sent_text} ${token})`));
     svg.append(received, sent);
-    if (days.length <= 10 || i % Math.ceil(days.length / 10) === 0) {
+    const labels = Math.max(2, Math.floor(width / 60));
+    if (days.length <= labels || i % Math.ceil(days.length / labels) === 0) {
       svg.append(el("text", { x: left + i * slot + slot / 2, y: height - 8, "text-anchor": "middle" },
                     d.day.slice(5)));
     }

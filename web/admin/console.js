@@ -13,7 +13,8 @@ const ACTIONS = {
 };
 
 const $ = (id) => document.getElementById(id);
-const view = { tab: "overview", offset: 0, total: 0, filter: new URLSearchParams(), overview: null };
+const view = { tab: "overview", offset: 0, total: 0, filter: new URLSearchParams(), overview: null,
+               daily: null, chartWidth: 0 };
 
 function h(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -38,7 +39,9 @@ function when(seconds) {
 }
 
 const short = (text, n = 14) => (text && text.length > n ? `${text.slice(0, n)}…` : text || "");
-const statusCell = (s) => h("span", { class: `status ${s}` }, s);
+// A status name may break after its underscores (narrow screens), and reads the same.
+const statusCell = (s) => h("span", { class: `status ${s}` },
+  s.split("_").flatMap((part, i) => (i ? ["_", h("wbr"), part] : [part])));
 
 function flash(message, isError = false) {
   $("flash").textContent = message;
@@ -92,9 +95,16 @@ function renderOverview(o, daily) {
   $("events").replaceChildren(o.events.length ? h("div", { class: "table-wrap" }, table(["when", "level", "message"],
     o.events.map((e) => [when(e.at), e.level, h("td", { class: "mono" }, e.message)])))
     : h("p", { class: "hint" }, "No ERROR or notice=WATCH line since start."));
-  $("chart").replaceChildren(dailyChart(daily.days, daily.token));
+  view.daily = daily;
+  drawChart();
   const review = (o.counts && coins.reduce((n, c) => n + (o.counts[c].needs_review || 0), 0)) || 0;
   $("review-count").textContent = review ? String(review) : "";
+}
+
+function drawChart() {
+  if (!view.daily) return;
+  view.chartWidth = $("chart").clientWidth;
+  $("chart").replaceChildren(dailyChart(view.daily.days, view.daily.token, view.chartWidth || 720));
 }
 
 async function loadOverview() {
@@ -252,6 +262,7 @@ function showTab() {
 
 function main() {
   window.addEventListener("hashchange", showTab);
+  new ResizeObserver(() => { if ($("chart").clientWidth !== view.chartWidth) drawChart(); }).observe($("chart"));
   $("filter").addEventListener("submit", (event) => {
     event.preventDefault();
     view.filter = new URLSearchParams(new FormData($("filter")));
