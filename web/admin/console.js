@@ -60,7 +60,7 @@ async function guarded(work) {
 
 // -- overview -------------------------------------------------------------------------------
 
-function renderOverview(o, daily) {
+function renderOverview(o) {
   view.overview = o;
   const warnings = o.health.warnings;
   $("warnings").replaceChildren(warnings.length
@@ -95,8 +95,6 @@ function renderOverview(o, daily) {
   $("events").replaceChildren(o.events.length ? h("div", { class: "table-wrap" }, table(["when", "level", "message"],
     o.events.map((e) => [when(e.at), e.level, h("td", { class: "mono" }, e.message)])))
     : h("p", { class: "hint" }, "No ERROR or notice=WATCH line since start."));
-  view.daily = daily;
-  drawChart();
   const review = (o.counts && coins.reduce((n, c) => n + (o.counts[c].needs_review || 0), 0)) || 0;
   $("review-count").textContent = review ? String(review) : "";
 }
@@ -108,9 +106,12 @@ function drawChart() {
 }
 
 async function loadOverview() {
-  const [o, daily] = await Promise.all([getJSON("/api/overview"), getJSON("/api/deposits/daily?days=30")]);
-  renderOverview(o, daily);
+  const daily = getJSON("/api/deposits/daily?days=30");  // a full scan at times: not awaited first
+  const o = await getJSON("/api/overview");
+  renderOverview(o);
   fillFilterOptions(o);
+  view.daily = await daily;
+  drawChart();
 }
 
 function fillFilterOptions(o) {
