@@ -307,3 +307,27 @@ def test_console_asks_for_the_admin_token_and_sends_it(web_teller: TellerHarness
         bp.assert_clean()
     finally:
         server.stop()
+
+
+def test_status_polling_backs_off_on_429(tmp_path: Path, browser: Browser) -> None:  # noqa: F811
+    t = start_teller(tmp_path, WEB_OVERRIDES.replace("[web]\n", "[web]\nthrottle_max = 3\n"))
+    try:
+        bp = open_page(browser)
+        bp.expected.append("status of 429")
+        page = bp.page
+        polls: list[float] = []
+        page.on("request", lambda r: polls.append(time.monotonic())
+                if "/api/status?" in r.url else None)
+        page.goto(t.public + f"/?address={SKY_ADDR}")
+        expect(page.locator("#status-empty")).to_contain_text("No deposit address is bound")
+        page.click("#bind")
+        log.info("the third /api/status request of the minute is the last one allowed")
+        expect(page.locator("#poll-note")).to_have_text("Busy; checking again in 10 s.",
+                                                        timeout=15_000)
+        busy_at = len(polls)
+        page.wait_for_timeout(3_000)
+        assert len(polls) == busy_at, "polled again inside the back-off"
+        expect(page.locator("#deposit")).to_be_visible()  # the bind has its own bucket
+        bp.assert_clean()
+    finally:
+        t.close()
