@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bip_utils import SegwitBech32Encoder
 from playwright.sync_api import Browser, expect
 
 from sender.dummy import DummySender
@@ -25,9 +26,11 @@ from teller.api_admin import create_admin_app
 from teller.http import Server
 from teller.web_pages import is_console_asset
 from tests.support.browser import DESKTOP, PHONE, BrowserPage, browser, open_page  # noqa: F401
+from tests.support.fixtures import btcsim  # noqa: F401 - fixture
 from tests.support.service import SKY_ADDR, TellerHarness, sky_address, start_teller
 from tests.support.wait import wait_until
 from tests.support.web import WEB_OVERRIDES, pay, web_teller  # noqa: F401
+from tools.btcsim import SimulatorHandle, output
 
 log = logging.getLogger(__name__)
 
@@ -328,6 +331,62 @@ def test_status_polling_backs_off_on_429(tmp_path: Path, browser: Browser) -> No
         page.wait_for_timeout(3_000)
         assert len(polls) == busy_at, "polled again inside the back-off"
         expect(page.locator("#deposit")).to_be_visible()  # the bind has its own bucket
+        bp.assert_clean()
+    finally:
+        t.close()
+
+
+def test_console_shows_a_chain_scanner_and_its_outage(tmp_path: Path, browser: Browser,  # noqa: F811
+                                                      btcsim: SimulatorHandle) -> None:  # noqa: F811
+    """A real bitcoind scanner (against tools/btcsim.py): tip, cursor, lag, then unreachable."""
+    address = SegwitBech32Encoder.Encode("bcrt", 0, bytes([7]) * 20)
+    t = start_teller(tmp_path, WEB_OVERRIDES + f"""
+[btc_scanner]
+enabled = true
+network = "regtest"
+scan_period = "100ms"
+confirmations_required = 2
+initial_scan_height = 0
+[btc_rpc]
+server = "127.0.0.1:{btcsim.port}"
+user = "{btcsim.user}"
+pass = "{btcsim.password}"
+[dummy]
+scanner_coins = ["ETH"]
+""", btc_addresses=[address])
+    try:
+        buyer = sky_address(7)
+        assert t.bind(buyer) == address
+        btcsim.control.generate(3)
+        btcsim.control.mine([[output(address, 200_000)]])
+        btcsim.control.generate(1)
+        t.wait_status(buyer, ["waiting_confirm"])
+        t.confirm(t.broadcasts()[0]["txid"])
+        t.wait_status(buyer, ["done"])
+        tip = btcsim.control.state()["height"]
+        assert t.service is not None
+        wait_until(lambda: t.service.scanners["BTC"].health()["tip"] == tip, 10,
+                   message="the scanner at the simulator's tip")
+        health = t.service.scanners["BTC"].health()
+        bp = open_page(browser)
+        page = bp.page
+        page.goto(t.admin + "/")
+        row = page.locator("#scanners tbody tr").first
+        expect(row).to_contain_text("reachable")
+        expect(row.locator("td").nth(1)).to_have_text(str(tip))
+        expect(row.locator("td").nth(2)).to_have_text(str(health["cursor_height"]))
+        expect(row.locator("td").nth(3)).to_have_text(str(health["lag_blocks"]))
+        expect(page.locator("#pools")).to_contain_text("empty: binds answer 503")
+        bp.screenshot("console-overview-scanner-desktop", DESKTOP)
+        log.info("the node goes away: the overview says so on its next refresh")
+        btcsim.pause()
+        wait_until(lambda: t.service is not None and
+                   not t.service.scanners["BTC"].health()["node_reachable"], 10,
+                   message="the scanner to notice the outage")
+        page.reload()
+        expect(row).to_contain_text("unreachable")
+        expect(page.locator("#warnings")).to_contain_text("BTC node unreachable")
+        btcsim.resume()
         bp.assert_clean()
     finally:
         t.close()

@@ -90,7 +90,8 @@ function renderOverview(o) {
   const pools = Object.entries(o.pools);
   $("pools").replaceChildren(pools.length ? table(["coin", "free addresses", ""],
     pools.map(([c, p]) => [c, h("td", { class: "num" }, p.remaining),
-      h("td", { class: p.low ? "bad" : "ok" }, p.low ? `below low-water mark ${p.low_water}` : "ok")]))
+      h("td", { class: p.low || !p.remaining ? "bad" : "ok" },
+        !p.remaining ? "empty: binds answer 503" : p.low ? `below low-water mark ${p.low_water}` : "ok")]))
     : h("p", { class: "hint" }, "No address pool is enabled."));
   $("events").replaceChildren(o.events.length ? h("div", { class: "table-wrap" }, table(["when", "level", "message"],
     o.events.map((e) => [when(e.at), e.level, h("td", { class: "mono" }, e.message)])))
