@@ -29,9 +29,12 @@ function h(tag, attrs = {}, ...children) {
   return node;
 }
 
+// A row's cells: a ready <td> stays as it is, anything else is wrapped in one.
+const row = (cells) => h("tr", {}, cells.map((c) => (c instanceof Node && c.tagName === "TD" ? c : h("td", {}, c))));
+
 function table(headers, rows) {
   return h("table", {}, h("thead", {}, h("tr", {}, headers.map((t) => h("th", {}, t)))),
-           h("tbody", {}, rows.map((r) => h("tr", {}, r.map((c) => (c instanceof Node && c.tagName === "TD" ? c : h("td", {}, c)))))));
+           h("tbody", {}, rows.map(row)));
 }
 
 function when(seconds) {
@@ -140,10 +143,12 @@ async function loadDeposits() {
     h("td", { class: "mono", title: d.deposit_id }, short(d.deposit_id)),
     h("td", { class: "num" }, d.deposit_value_text), h("td", { class: "num" }, d.sky_sent_text),
     h("td", { class: "mono", title: d.sky_address }, short(d.sky_address)), when(d.updated_at),
-    h("td", {}, h("button", { type: "button", class: "secondary", "data-open": `${d.coin_type}/${d.deposit_id}`,
-      onclick: () => openDetail(d.coin_type, d.deposit_id) }, "Open")),
+    h("td", {}, h("button", {
+      type: "button", class: "secondary", "data-open": `${d.coin_type}/${d.deposit_id}`,
+      onclick: () => openDetail(d.coin_type, d.deposit_id),
+    }, "Open")),
   ]);
-  $("deposit-table").tBodies[0].replaceChildren(...rows.map((r) => h("tr", {}, r.map((c) => (c instanceof Node && c.tagName === "TD" ? c : h("td", {}, c))))));
+  $("deposit-table").tBodies[0].replaceChildren(...rows.map(row));
   const first = page.total ? page.offset + 1 : 0;
   $("page-info").textContent = `${first}–${page.offset + page.deposits.length} of ${page.total} deposits` +
     (view.filter.toString() ? " (filtered)" : "");
@@ -156,7 +161,8 @@ function field(name, value) {
 }
 
 async function openDetail(coin, depositId) {
-  const found = await guarded(() => getJSON(`/api/deposits/detail?coin_type=${encodeURIComponent(coin)}&deposit_id=${encodeURIComponent(depositId)}`));
+  const query = new URLSearchParams({ coin_type: coin, deposit_id: depositId });
+  const found = await guarded(() => getJSON(`/api/deposits/detail?${query}`));
   if (!found) return;
   const d = found.deposit;
   const p = found.payout;
@@ -177,7 +183,8 @@ async function openDetail(coin, depositId) {
   if (d.buy_method === "passthrough" || (d.passthrough && d.passthrough.exchange_name)) {
     body.push(h("h4", {}, "Passthrough order"), h("pre", {}, JSON.stringify(d.passthrough, null, 2)));
   }
-  body.push(h("h4", {}, "Audit"), found.audit.length ? auditTable(found.audit) : h("p", { class: "hint" }, "No operator action yet."));
+  body.push(h("h4", {}, "Audit"), found.audit.length ? auditTable(found.audit)
+    : h("p", { class: "hint" }, "No operator action yet."));
   body.push(h("details", {}, h("summary", {}, "Full record"), h("pre", {}, JSON.stringify(found, null, 2))));
   if (d.status === "needs_review") body.push(reviewButtons(d));
   $("h-detail").textContent = `Deposit ${d.coin_type}/${short(d.deposit_id, 20)}`;
@@ -230,7 +237,8 @@ async function loadReview() {
 
 function auditTable(entries) {
   return table(["when", "who", "action", "deposit", "outcome", "note"], entries.map((e) => [
-    when(e.at), `${e.who.operator} (${e.who.remote_addr})`, e.action, h("td", { class: "mono", title: e.deposit }, short(e.deposit, 24)),
+    when(e.at), `${e.who.operator} (${e.who.remote_addr})`, e.action,
+    h("td", { class: "mono", title: e.deposit }, short(e.deposit, 24)),
     h("td", { class: e.outcome === "done" ? "ok" : "bad" }, `${e.outcome}: ${e.detail}`), e.note]));
 }
 
@@ -264,7 +272,9 @@ function showTab() {
 
 function main() {
   window.addEventListener("hashchange", showTab);
-  new ResizeObserver(() => { if ($("chart").clientWidth !== view.chartWidth) drawChart(); }).observe($("chart"));
+  new ResizeObserver(() => {
+    if ($("chart").clientWidth !== view.chartWidth) drawChart();
+  }).observe($("chart"));
   $("filter").addEventListener("submit", (event) => {
     event.preventDefault();
     view.filter = new URLSearchParams(new FormData($("filter")));
@@ -272,12 +282,22 @@ function main() {
     $("detail").hidden = true;
     guarded(loadDeposits);
   });
-  $("prev").addEventListener("click", () => { view.offset = Math.max(0, view.offset - PAGE_SIZE); guarded(loadDeposits); });
-  $("next").addEventListener("click", () => { view.offset += PAGE_SIZE; guarded(loadDeposits); });
+  const turn = (step) => {
+    view.offset = Math.max(0, view.offset + step);
+    guarded(loadDeposits);
+  };
+  $("prev").addEventListener("click", () => turn(-PAGE_SIZE));
+  $("next").addEventListener("click", () => turn(PAGE_SIZE));
   $("detail-close").addEventListener("click", () => { $("detail").hidden = true; });
-  $("dl-backup").addEventListener("click", () => guarded(async () => flash(`Saved ${await download("/api/backup")}`)));
-  $("dl-csv").addEventListener("click", () => guarded(async () => flash(`Saved ${await download(`/api/deposits.csv?${depositQuery()}`)}`)));
-  setInterval(() => { if (!document.hidden && !$("confirm").open && !$("login").open && view.tab !== "deposits") refresh(); }, REFRESH_MS);
+  const save = (path) => guarded(async () => flash(`Saved ${await download(path())}`));
+  $("dl-backup").addEventListener("click", () => save(() => "/api/backup"));
+  $("dl-csv").addEventListener("click", () => save(() => `/api/deposits.csv?${depositQuery()}`));
+  // Refresh what is on screen, except while the operator is reading a page of deposits or
+  // answering a dialog.
+  setInterval(() => {
+    const busy = document.hidden || $("confirm").open || $("login").open || view.tab === "deposits";
+    if (!busy) refresh();
+  }, REFRESH_MS);
   showTab();
 }
 
