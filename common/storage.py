@@ -42,6 +42,7 @@ DATABASES = (
     "payouts_open",  # exchanger: "<payout id>" -> "" for payouts not yet confirmed
     "scanner",  # scanner: per-chain cursor, recent block hashes, pending deposits
     "sender",  # sender: backend state (dummy chain, ERC-20 nonces)
+    "audit",  # teller: "<seq:016x>" -> operator action (review decisions), append-only
 )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from ledger import audit
 from ledger.records import DepositChanges, DepositRecord
 from ledger.status import Status
 from ledger.store import Conflict, deposit_key
@@ -35,8 +36,14 @@ class ReviewError(Exception):
 
 
 def review_deposit(exchanger: Exchanger, coin: str, deposit_id: str, action: str,
-                   note: str) -> DepositRecord:
-    """Apply ``action`` to the deposit ``coin/deposit_id``; return the updated record."""
+                   note: str, *, operator: str = "",
+                   remote_addr: str | None = None) -> DepositRecord:
+    """Apply ``action`` to the deposit ``coin/deposit_id``; return the updated record.
+
+    Every decision is recorded in the audit log (``ledger.audit``): an applied one in the same
+    write transaction as the move, a refused one (409) on its own. ``operator`` is the name
+    the operator gave; the client address is kept beside it.
+    """
     if action not in REVIEW_ACTIONS:
         raise ReviewError(400, "Invalid action: use one of " + ", ".join(sorted(REVIEW_ACTIONS)))
     store = exchanger.store
@@ -50,16 +57,21 @@ def review_deposit(exchanger: Exchanger, coin: str, deposit_id: str, action: str
     if action == "cancel":
         changes.update({"error": note or "cancelled by operator",
                         "error_kind": "cancelled_by_operator"})
+    entry = audit.entry(action=action, deposit=key, note=note, operator=operator,
+                        remote_addr=remote_addr, at=store.now())
+    write_audit = audit.writer(store.storage, entry)  # commits with the move
     try:
         if action == "retry":
             refusal = passthrough_retry_refusal(record) or \
                 exchanger.retry_refusal(record.get("payout_id") or "")
             if refusal:
+                audit.append(store.storage, entry, "refused", refusal)
                 raise ReviewError(409, refusal)
-            updated = store.release_for_payment(key, changes)
+            updated = store.release_for_payment(key, changes, write_audit)
         else:
-            updated = store.transition(key, Status.NEEDS_REVIEW, target, changes)
+            updated = store.transition(key, Status.NEEDS_REVIEW, target, changes, write_audit)
     except Conflict as exc:
+        audit.append(store.storage, entry, "refused", str(exc))
         raise ReviewError(409, str(exc)) from None
     log.warning("operator review of %s: %s (%s) note=%r", key, action, meaning, note)
     exchanger.wake()

@@ -237,13 +237,20 @@ class DepositStore:
             return record
 
     def transition(self, key: str, expected: Status, new: Status,
-                   changes: DepositChanges | None = None) -> DepositRecord:
-        """Compare-and-set one deposit from ``expected`` to ``new`` (raises Conflict)."""
+                   changes: DepositChanges | None = None,
+                   also: Callable[[Any, DepositRecord], None] | None = None) -> DepositRecord:
+        """Compare-and-set one deposit from ``expected`` to ``new`` (raises Conflict).
+
+        ``also(txn, updated)`` writes what must commit with the move (an audit entry).
+        """
         with self.storage.write() as txn:
             record: DepositRecord | None = self.storage.get(txn, "deposits", key)
             if record is None:
                 raise Conflict(f"deposit {key} does not exist")
-            return self._transition(txn, record, expected, new, changes or {})
+            updated = self._transition(txn, record, expected, new, changes or {})
+            if also is not None:
+                also(txn, updated)
+            return updated
 
     def _transition(self, txn: Any, record: DepositRecord, expected: Status, new: Status,
                     changes: DepositChanges) -> DepositRecord:
@@ -311,7 +318,9 @@ class DepositStore:
                 updated.append(record)
         return updated
 
-    def release_for_payment(self, key: str, changes: DepositChanges) -> DepositRecord:
+    def release_for_payment(self, key: str, changes: DepositChanges,
+                            also: Callable[[Any, DepositRecord], None] | None = None,
+                            ) -> DepositRecord:
         """Operator "retry": a held deposit becomes payable again, with a new payout later.
 
         Refused (Conflict) while its old payout is open — signed or broadcast, it may still
@@ -330,9 +339,12 @@ class DepositStore:
                     f"payout {payout_id} (txid {payout['signed']['txid']}) is "
                     f"{payout['status']}: it paid or may still pay this deposit; use mark_done "
                     "once it confirms, or wait until it is held as dead")
-            return self._transition(txn, record, Status.NEEDS_REVIEW, Status.WAITING_SEND, {
+            updated = self._transition(txn, record, Status.NEEDS_REVIEW, Status.WAITING_SEND, {
                 **changes, "payout_id": "", "txid": "", "sky_sent": 0, "attempts": 0,
                 "next_attempt_at": 0})
+            if also is not None:  # as in transition: commits with the move
+                also(txn, updated)
+            return updated
 
     def update_fields(self, key: str, expected: Status, changes: DepositChanges) -> DepositRecord:
         """Change bookkeeping fields (retry counters, errors) without changing the status."""
@@ -422,7 +434,13 @@ class DepositStore:
         return [{**entry, "updated_at": now} if entry["updated_at"] is None else dict(entry)
                 for entry in cached[1]]
 
-    def _compute_statuses(self, sky_address: str) -> list[dict[str, Any]]:
+    def payout_txids(self, sky_address: str) -> list[dict[str, Any]]:
+        """``seq`` -> payout txid for the /api/status entries that have one (the buyer page)."""
+        return [{"seq": e["seq"], "txid": e["txid"]}
+                for e in self._compute_statuses(sky_address, with_txid=True) if e.get("txid")]
+
+    def _compute_statuses(self, sky_address: str,
+                          with_txid: bool = False) -> list[dict[str, Any]]:
         """Status entries in slot order; ``updated_at`` None for waiting_deposit (it is "now")."""
         st = self.storage
         entries: list[tuple[tuple[int, int], dict[str, Any]]] = []
@@ -437,10 +455,11 @@ class DepositStore:
                     }))
                 for i, dep in enumerate(deposits):
                     order = (binding["bound_at"], 0) if i == 0 else (dep["created_at"], dep["seq"])
-                    entries.append((order, {
-                        "coin_type": dep["coin_type"], "status": dep["status"],
-                        "updated_at": dep["updated_at"],
-                    }))
+                    entry = {"coin_type": dep["coin_type"], "status": dep["status"],
+                             "updated_at": dep["updated_at"]}
+                    if with_txid:
+                        entry["txid"] = dep.get("txid", "")
+                    entries.append((order, entry))
         entries.sort(key=lambda e: e[0])
         return [{"seq": i, **entry} for i, (_, entry) in enumerate(entries)]
 

@@ -23,10 +23,13 @@ from exchanger.review import ReviewError, review_deposit
 from ledger.accounting import Accounting, accounting
 from ledger.status import Status
 
+from .config import resolve_path
+from .console_api import paged_deposits, register_console_api
 from .context import services
 from .http import error_response, json_response
 from .jsonbody import BodyError, decode_object, string_field
 from .metrics import prometheus_metrics
+from .web_pages import register_console
 
 if TYPE_CHECKING:
     from .service import Service
@@ -69,6 +72,9 @@ def deposit_addresses() -> Response:
 @admin.get("/api/deposits")
 def deposits() -> Response:
     service = services()
+    paged = paged_deposits(service, request.args)  # coin_type/q/offset/limit given
+    if paged is not None:
+        return paged
     status_text = request.args.get("status", "")
     status = None
     if status_text:
@@ -124,15 +130,21 @@ def review() -> Response:
         deposit_id = string_field(body, "deposit_id")
         action = string_field(body, "action")
         note = string_field(body, "note")
+        operator = string_field(body, "operator")
     except BodyError as exc:
         return error_response(400, f"Invalid json request body: {exc}")
     try:
-        updated = review_deposit(services().exchanger, coin, deposit_id, action, note)
+        updated = review_deposit(services().exchanger, coin, deposit_id, action, note,
+                                 operator=operator, remote_addr=request.remote_addr)
     except ReviewError as exc:
         return error_response(exc.status, str(exc))
     return json_response(updated)
 
 
 def init_app(app: Flask, service: Service) -> None:
-    """Register the admin routes on ``app``."""
+    """Register the admin routes on ``app``, the console's API and the console's pages."""
     app.register_blueprint(admin)
+    register_console_api(app, service)
+    cfg = service.config
+    web = cfg.web.static_dir
+    register_console(app, resolve_path(cfg, web) if web else None)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote_plus
 
-from flask import Blueprint, Flask, Response, current_app, request, send_from_directory
+from flask import Blueprint, Flask, Response, current_app, request
 
 from addrs.validate import InvalidAddress
 from common.units import format_units
@@ -29,13 +29,14 @@ from .context import config, services
 from .http import error_response, json_body, json_response
 from .jsonbody import BodyError, decode_object, string_field
 from .throttle import Throttle, client_ip
+from .web_pages import register_buyer_page
 
 if TYPE_CHECKING:
     from .service import Service
 
 log = logging.getLogger(__name__)
 
-THROTTLED_PATHS = ("/api/bind", "/api/status")
+THROTTLED_PATHS = ("/api/bind", "/api/status", "/api/status/payouts")
 
 
 
@@ -263,22 +264,16 @@ def health() -> Response:
     return json_response(health_report(services()))
 
 
-def _static_file(path: str) -> Response:
-    cfg = config()
-    return send_from_directory(resolve_path(cfg, cfg.web.static_dir), path)
-
-
 def init_app(app: Flask, service: Service) -> None:
-    """Register the public routes on ``app``, with its throttle, the buyer page's static
-    files (``web.static_dir``, when it exists) and the /api/status fast path."""
+    """Register the public routes on ``app``, with its throttle, the buyer page
+    (``web.static_dir``, when it exists; ``teller.web_pages``) and the /api/status fast
+    path."""
     cfg = service.config
     state = PublicState(service)
     app.extensions[_STATE] = state
     app.register_blueprint(public)
     static_dir = resolve_path(cfg, cfg.web.static_dir) if cfg.web.static_dir else None
-    if static_dir is not None and Path(static_dir).is_dir():
-        app.add_url_rule("/", "static_files", _static_file, defaults={"path": "index.html"})
-        app.add_url_rule("/<path:path>", "static_files", _static_file)
+    register_buyer_page(app, service, Path(static_dir) if static_dir else None)
     app.wsgi_app = _status_fast_path(service, state, app.wsgi_app)  # type: ignore[method-assign]
 
 

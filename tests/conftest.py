@@ -1,3 +1,6 @@
-"""Shared fixtures for the whole suite (defined in tests/support/fixtures.py and clock.py)."""
+"""Shared fixtures for the whole suite: chain back-ends and a running teller
+(tests/support/fixtures.py), the time zone (clock.py), the web pages' teller (web.py) and
+Debian's chromium (browser.py)."""
 
-pytest_plugins = ["tests.support.fixtures", "tests.support.clock"]
+pytest_plugins = ["tests.support.fixtures", "tests.support.clock", "tests.support.web",
+                  "tests.support.browser"]
