@@ -73,6 +73,7 @@ class Conn:
             return
         if len(self.queue) >= self.cap:
             self.gateway.slow_dropped += 1
+            log.info("closing %s: slow consumer, %d messages queued", self.ip, len(self.queue))
             self.close(1008, "slow consumer: outbound queue full")
             return
         self.queue.append(data)
