@@ -2,8 +2,10 @@
 
 A `teller core run` process (HTTP + its WebSocket gateway) is started on free ports. Receiver
 processes open the subscriber connections (viabtc dialect: `depth.subscribe [BTCUSDT, 20,
-"0"]` and `deals.subscribe [BTCUSDT]`); one in `--probe-every` connections is a probe that
-parses every push, the others count frames (the library still reads and decodes every one).
+"0"]` and `deals.subscribe [BTCUSDT]`); one in `--probe-every` connections is a probe, a full
+`websockets` client that parses every push; the others are light clients (a hand-made
+handshake, then every frame is read off the socket and counted, pings answered), because
+1,000 full Python clients would need more CPU than the server on this machine.
 An order thread sends limit asks over keep-alive HTTP at a fixed rate, each at a new best
 price, and every 4th a crossing bid (a deal, so `deals.update` too). Latency = the first time
 a probe sees the ask's price in a `depth.update` minus the time the HTTP reply to that ask
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import multiprocessing as mp
 import os
@@ -78,20 +81,25 @@ async def _receive(url: str, count: int, probe_every: int, first: int,
             if not stopping.is_set():
                 dropped[0] += 1
 
-    sockets = []
-    for _ in range(count):
-        ws = await connect(url, compression=None, max_queue=1024, open_timeout=30,
-                           ping_interval=None)
-        for text in subscribe:
-            await ws.send(text)
-        sockets.append(ws)
-    tasks = [asyncio.create_task(one(i, ws)) for i, ws in enumerate(sockets)]
-    conn.send("ready")
+    sockets, lights, tasks = [], [], []
     loop = asyncio.get_running_loop()
-    command = await loop.run_in_executor(None, conn.recv)
-    assert command == "count"
-    conn.send(frames[0])  # frames so far (subscribe replies and snapshots included)
-    await loop.run_in_executor(None, conn.recv)  # "stop"
+    host, port = url.split("//")[1].split("/")[0].split(":")
+    for index in range(count):
+        if (first + index) % probe_every == 0:
+            ws = await connect(url, compression=None, max_queue=1024, open_timeout=30,
+                               ping_interval=None)
+            for text in subscribe:
+                await ws.send(text)
+            sockets.append(ws)
+            tasks.append(asyncio.create_task(one(index, ws)))
+        else:
+            light = Light(subscribe, frames, dropped, stopping, loop)
+            await loop.create_connection(lambda light=light: light, host, int(port))
+            await light.ready
+            lights.append(light)
+    conn.send("ready")
+    while await loop.run_in_executor(None, conn.recv) == "count":
+        conn.send(frames[0])  # frames so far (subscribe replies and snapshots included)
     stopping.set()
     for task in tasks:
         task.cancel()
@@ -102,6 +110,74 @@ async def _receive(url: str, count: int, probe_every: int, first: int,
                "probes": [list(mine.items()) for mine in probes_seen]})
     for ws in sockets:
         ws.transport.abort()
+    for light in lights:
+        light.transport.abort()
+
+
+def _masked(opcode: int, payload: bytes) -> bytes:
+    mask = os.urandom(4)
+    n = len(payload)
+    head = bytes([0x80 | opcode]) + (bytes([0x80 | n]) if n < 126
+                                     else bytes([0x80 | 126]) + n.to_bytes(2, "big"))
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+class Light(asyncio.Protocol):
+    """A subscriber that reads and counts every frame without decoding it."""
+
+    def __init__(self, subscribe: list[str], frames: list, dropped: list,
+                 stopping: asyncio.Event, loop: asyncio.AbstractEventLoop) -> None:
+        self.subscribe, self.frames, self.dropped, self.stopping = (subscribe, frames, dropped,
+                                                                    stopping)
+        self.ready = loop.create_future()
+        self.buf = bytearray()
+        self.open = False
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:
+        self.transport = transport
+        key = base64.b64encode(os.urandom(16)).decode()
+        transport.write((f"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                         f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                         f"Sec-WebSocket-Version: 13\r\n\r\n").encode())
+
+    def data_received(self, data: bytes) -> None:
+        buf = self.buf
+        buf += data
+        if not self.open:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            assert buf.startswith(b"HTTP/1.1 101"), bytes(buf[:200])
+            del buf[:end + 4]
+            self.open = True
+            for text in self.subscribe:
+                self.transport.write(_masked(1, text.encode()))
+            self.ready.set_result(None)
+        at, size = 0, len(buf)
+        while size - at >= 2:
+            n, head = buf[at + 1] & 0x7F, 2
+            if n == 126:
+                if size - at < 4:
+                    break
+                n, head = int.from_bytes(buf[at + 2:at + 4], "big"), 4
+            elif n == 127:
+                if size - at < 10:
+                    break
+                n, head = int.from_bytes(buf[at + 2:at + 10], "big"), 10
+            if size - at < head + n:
+                break
+            opcode = buf[at] & 0x0F
+            if opcode == 1:
+                self.frames[0] += 1
+            elif opcode == 9:
+                self.transport.write(_masked(10, bytes(buf[at + head:at + head + n])))
+            at += head + n
+        del buf[:at]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.stopping.is_set():
+            self.dropped[0] += 1
 
 
 # -- orders over keep-alive HTTP ----------------------------------------------------------
@@ -128,30 +204,41 @@ class Http:
         return json.loads(rest[:length])
 
 
-def place_orders(port: int, rate: float, seconds: float, start_price: int) -> tuple[
-        dict[str, float], int, float]:
-    """Asks at falling prices (cents below `start_price`), every 4th with a crossing bid.
-    Returns ({price: reply time}, orders sent, seconds taken)."""
-    http = Http(port)
+def place_orders(port: int, rate: float, seconds: float, start_price: int,
+                 threads: int = 16) -> tuple[dict[str, float], int, float]:
+    """Asks at falling prices (cents below `start_price`), every 4th order a bid, from
+    `threads` keep-alive connections (each reply waits for its group commit's fsync, so one
+    connection alone manages only ~1/fsync orders/s). Order i is due at i/rate seconds.
+    Returns ({ask price: reply time}, orders sent, seconds taken)."""
     replies: dict[str, float] = {}
     total = int(rate * seconds)
-    begin = time.monotonic()
-    sent = 0
-    for i in range(total):
-        due = begin + i / rate
-        delay = due - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        cents = start_price * 100 - i
-        price = f"{cents // 100}.{cents % 100:02d}".rstrip("0").rstrip(".")
-        if i % 4 == 3:
-            reply = http.call("order.put_limit", [2, M, 2, "0.5", price, "0", "0", "b"])
-        else:
-            reply = http.call("order.put_limit", [1, M, 1, "1", price, "0", "0", "b"])
-            replies[price] = time.monotonic()
-        assert reply["error"] is None, reply
-        sent += 1
-    return replies, sent, time.monotonic() - begin
+    begin = time.monotonic() + 0.05
+    sent = [0]
+    lock = threading.Lock()
+
+    def run(first: int) -> None:
+        http = Http(port)
+        for i in range(first, total, threads):
+            delay = begin + i / rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            cents = start_price * 100 - i
+            price = f"{cents // 100}.{cents % 100:02d}".rstrip("0").rstrip(".")
+            if i % 4 == 3:
+                reply = http.call("order.put_limit", [2, M, 2, "0.5", price, "0", "0", "b"])
+            else:
+                reply = http.call("order.put_limit", [1, M, 1, "1", price, "0", "0", "b"])
+                replies[price] = time.monotonic()
+            assert reply["error"] is None, reply
+            with lock:
+                sent[0] += 1
+
+    workers = [threading.Thread(target=run, args=(t,), daemon=True) for t in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return replies, sent[0], time.monotonic() - begin
 
 
 # -- one step ------------------------------------------------------------------------------
@@ -178,8 +265,16 @@ def step(core: WsCore, subscribers: int, rate: float, seconds: float, procs: int
     before = sum(pipe.recv() for pipe in pipes)
     started = time.monotonic()
     replies, sent, took = place_orders(core.http_port, rate, seconds, start_price)
-    time.sleep(1.0)  # the tail of the pushes
     elapsed = time.monotonic() - started
+    last, quiet_since = -1, time.monotonic()
+    while time.monotonic() - quiet_since < 1.0 and time.monotonic() - started < seconds + 30:
+        time.sleep(0.25)  # the tail: until no connection receives anything for 1 s
+        for pipe in pipes:
+            pipe.send("count")
+        now = sum(pipe.recv() for pipe in pipes)
+        if now != last:
+            last, quiet_since = now, time.monotonic()
+            elapsed = time.monotonic() - started
     for pipe in pipes:
         pipe.send("stop")
     results = [pipe.recv() for pipe in pipes]
@@ -223,17 +318,22 @@ def main() -> None:
     parser.add_argument("--probe-every", type=int, default=20)
     parser.add_argument("--no-ramp", action="store_true")
     parser.add_argument("--max-steps", type=int, default=6)
+    parser.add_argument("--push-interval", type=float, default=None,
+                        help="[ws] push_interval seconds (default: the config default)")
     args = parser.parse_args()
+    ws = {"max_connections_per_ip": 100_000, "max_connections": 100_000, "out_queue": 4096}
+    if args.push_interval is not None:
+        ws["push_interval"] = args.push_interval
     with tempfile.TemporaryDirectory() as tmp:
-        core = WsCore(Path(tmp), ws={"max_connections_per_ip": 100_000,
-                                     "max_connections": 100_000, "out_queue": 4096})
+        core = WsCore(Path(tmp), ws=ws)
         core.start()
         try:
             core.deposit(1, "BTC", "100000000")
             core.deposit(2, "USDT", "100000000000")
             price = 90000
-            print(f"machine: {os.cpu_count()} CPUs, shared with other work; "
-                  f"{args.procs} receiver processes, probes 1 in {args.probe_every}")
+            print(f"machine: {os.cpu_count()} CPUs, shared with other work (load average "
+                  f"{os.getloadavg()[0]:.1f}); {args.procs} receiver processes, probes 1 in "
+                  f"{args.probe_every}, push_interval {ws.get('push_interval', 'default')}")
             row = step(core, args.subscribers, args.rate, args.seconds, args.procs,
                        args.probe_every, price)
             print("target:", show(row), flush=True)

@@ -68,6 +68,7 @@ class WsConfig:
     idle_timeout: float = 3600.0
     ping_interval: float = 20.0
     ping_timeout: float = 20.0
+    push_interval: float = 0.02
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -80,7 +81,7 @@ WS_INTS = {"max_connections": (1, 1_000_000), "max_connections_per_ip": (1, 1_00
            "out_queue": (1, 1_000_000)}
 WS_SECONDS = {"auth_timeout": (0.01, 60), "auth_cache_seconds": (0, 86400),
               "idle_timeout": (0.1, 86400 * 7), "ping_interval": (0, 3600),
-              "ping_timeout": (0.1, 3600)}
+              "ping_timeout": (0.1, 3600), "push_interval": (0, 10)}
 
 
 def addr_ok(value: Any) -> bool:

@@ -32,12 +32,14 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.protocol import OPEN
 
 from matchengine.config import WsConfig
 from matchengine.errors import CoreError
 from wsgateway.auth import Authenticator
 from wsgateway.connmix import CONNMIX
 from wsgateway.core import Core, call
+from wsgateway.frames import text_frame
 from wsgateway.hub import Hub
 from wsgateway.viabtc import VIABTC
 
@@ -46,6 +48,7 @@ log = logging.getLogger(__name__)
 EVENT_TOPICS = ("orders", "deals", "balances")
 INBOX_MAX = 200_000  # events waiting for the loop before the gateway gives up and resyncs
 PATHS = {"/": VIABTC, "/connmix": CONNMIX}
+WRITE_LIMIT = 32768  # bytes in a socket's user-space buffer before messages queue up
 
 
 class Conn:
@@ -68,15 +71,26 @@ class Conn:
         self.closed = False
         self.gateway = gateway
 
-    def enqueue(self, data: bytes) -> None:
+    def enqueue(self, payload: bytes) -> None:
+        """Send one message (a reply): framed here."""
+        self.send_frame(text_frame(payload))
+
+    def send_frame(self, frame: bytes) -> None:
+        """Write at once while the socket keeps up; queue behind a full socket buffer; drop
+        the connection when the queue is full."""
         if self.closed:
+            return
+        ws = self.ws
+        if (not self.queue and ws.protocol.state is OPEN
+                and ws.transport.get_write_buffer_size() < WRITE_LIMIT):
+            ws.transport.write(frame)
             return
         if len(self.queue) >= self.cap:
             self.gateway.slow_dropped += 1
             log.info("closing %s: slow consumer, %d messages queued", self.ip, len(self.queue))
             self.close(1008, "slow consumer: outbound queue full")
             return
-        self.queue.append(data)
+        self.queue.append(frame)
         self.wake.set()
 
     def close(self, code: int, reason: str) -> None:
@@ -90,14 +104,17 @@ class Conn:
         asyncio.get_running_loop().create_task(self.ws.close(code, reason))
 
     async def writer(self) -> None:
+        """Empties the queue as the socket buffer drains (the library's flow control)."""
         ws, queue = self.ws, self.queue
         try:
             while not self.closed:
                 await self.wake.wait()
                 self.wake.clear()
-                while queue and not self.closed:
-                    # waits while the socket's buffer is above write_limit: the queue grows
-                    await ws.send(queue.popleft(), text=True)
+                while queue and not self.closed and ws.protocol.state is OPEN:
+                    if ws.transport.get_write_buffer_size() >= WRITE_LIMIT:
+                        await ws.drain()  # until the buffer is below the low-water mark
+                        continue
+                    ws.transport.write(queue.popleft())
         except ConnectionClosed:
             pass
 
@@ -110,7 +127,7 @@ class Gateway:
         self.events_url = events_url
         self.loop = asyncio.new_event_loop()
         self.core: Core = core_factory(self.loop)
-        self.hub = Hub(self.core)
+        self.hub = Hub(self.core, push_interval=config.push_interval)
         self.auth = Authenticator(config.auth_url, config.auth_timeout,
                                   config.auth_cache_seconds, self.loop)
         self.markets: dict[str, tuple[str, str]] = {}
@@ -196,7 +213,7 @@ class Gateway:
             host, port = _host_port(cfg.addr)
             self._server = await serve(
                 self._handle, host, port, process_request=self._admit, compression=None,
-                max_size=cfg.max_message * 4, max_queue=64, write_limit=32768,
+                max_size=cfg.max_message * 4, max_queue=64, write_limit=WRITE_LIMIT,
                 ping_interval=cfg.ping_interval or None, ping_timeout=cfg.ping_timeout,
                 close_timeout=2)
             self.port = self._server.sockets[0].getsockname()[1]
