@@ -6,9 +6,9 @@ processes open the subscriber connections (viabtc dialect: `depth.subscribe [BTC
 `websockets` client that parses every push; the others are light clients (a hand-made
 handshake, then every frame is read off the socket and counted, pings answered), because
 1,000 full Python clients would need more CPU than the server on this machine.
-An order thread sends limit asks over keep-alive HTTP at a fixed rate, each at a new best
-price, and every 4th a crossing bid (a deal, so `deals.update` too). Latency = the first time
-a probe sees the ask's price in a `depth.update` minus the time the HTTP reply to that ask
+16 order threads send limit asks over keep-alive HTTP at a fixed total rate, each at a new
+best price, and every 4th order a bid of 0.25 that trades with the best ask (a deal, so
+`deals.update` too). Latency = the first time a probe sees the ask's price in a `depth.update` minus the time the HTTP reply to that ask
 arrived (both `time.monotonic()`, one machine); a push that beats the HTTP reply counts as 0.
 
 1. the target step: `--subscribers` (1,000) at `--rate` (500 orders/s): p50/p99/max, pushes/s
@@ -225,7 +225,8 @@ def place_orders(port: int, rate: float, seconds: float, start_price: int,
             cents = start_price * 100 - i
             price = f"{cents // 100}.{cents % 100:02d}".rstrip("0").rstrip(".")
             if i % 4 == 3:
-                reply = http.call("order.put_limit", [2, M, 2, "0.5", price, "0", "0", "b"])
+                # 0.25: an ask outlives the bids of one push slice, so each ask is seen
+                reply = http.call("order.put_limit", [2, M, 2, "0.25", price, "0", "0", "b"])
             else:
                 reply = http.call("order.put_limit", [1, M, 1, "1", price, "0", "0", "b"])
                 replies[price] = time.monotonic()

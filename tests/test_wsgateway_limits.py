@@ -157,20 +157,20 @@ def test_message_size_and_subscription_caps(make_core):
 
 
 def test_idle_connections_and_unanswered_pings_are_closed(make_core):
-    core = make_core(idle_timeout=1, ping_interval=0.3, ping_timeout=0.5)
+    core = make_core(idle_timeout=2.5, ping_interval=0.3, ping_timeout=0.5)
     idle = Client(core.ws_url())
     with pytest.raises(ConnectionClosed) as closed:
         idle.recv(timeout=10)
     assert closed.value.rcvd.code == 1000 and closed.value.rcvd.reason == "idle timeout"
     talker = Client(core.ws_url())
-    for _ in range(4):  # requests keep it alive past the idle timeout
+    for _ in range(8):  # requests keep it alive past the idle timeout
         time.sleep(0.4)
         assert talker.ok("server.ping", []) == "pong"
     talker.close()
     deaf = raw_ws(core)  # answers no ping: closed well before the idle timeout
     started = time.monotonic()
     close_code(deaf, timeout=10)
-    assert time.monotonic() - started < 0.99
+    assert time.monotonic() - started < 2.0
     deaf.close()
 
 
