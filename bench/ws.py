@@ -38,6 +38,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from tests.support.nodes import free_port  # noqa: E402
 from tests.support.wscore import WsCore  # noqa: E402
 
 M = "BTCUSDT"
@@ -244,7 +245,7 @@ def place_orders(port: int, rate: float, seconds: float, start_price: int,
 
 # -- one step ------------------------------------------------------------------------------
 
-def step(core: WsCore, subscribers: int, rate: float, seconds: float, procs: int,
+def step(core: WsCore, push: WsCore, subscribers: int, rate: float, seconds: float, procs: int,
          probe_every: int, start_price: int) -> dict:
     pipes, children = [], []
     per = [subscribers // procs + (1 if i < subscribers % procs else 0) for i in range(procs)]
@@ -252,7 +253,7 @@ def step(core: WsCore, subscribers: int, rate: float, seconds: float, procs: int
     ctx = mp.get_context("spawn")
     for count in per:
         parent, child = ctx.Pipe()
-        proc = ctx.Process(target=receiver, args=(core.ws_url(), count, probe_every, first,
+        proc = ctx.Process(target=receiver, args=(push.ws_url(), count, probe_every, first,
                                                   child), daemon=True)
         proc.start()
         pipes.append(parent)
@@ -319,6 +320,9 @@ def main() -> None:
     parser.add_argument("--probe-every", type=int, default=20)
     parser.add_argument("--no-ramp", action="store_true")
     parser.add_argument("--max-steps", type=int, default=6)
+    parser.add_argument("--standalone", action="store_true",
+                        help="push from a `teller core ws` process following the core's "
+                             "event stream instead of the core's own gateway thread")
     parser.add_argument("--push-interval", type=float, default=None,
                         help="[ws] push_interval seconds (default: the config default)")
     args = parser.parse_args()
@@ -326,16 +330,28 @@ def main() -> None:
     if args.push_interval is not None:
         ws["push_interval"] = args.push_interval
     with tempfile.TemporaryDirectory() as tmp:
-        core = WsCore(Path(tmp), ws=ws)
-        core.start()
+        gateway = None
+        if args.standalone:
+            events = {"events_addr": f"127.0.0.1:{free_port()}"}
+            core = WsCore(Path(tmp) / "core", ws={**ws, **events, "addr": ""})
+            gateway = WsCore(Path(tmp) / "gw", ws={**ws, **events}, command="ws",
+                             http_port=core.http_port)
+            core.start()
+            gateway.start()
+            subscribe_to = gateway
+        else:
+            core = WsCore(Path(tmp), ws=ws)
+            core.start()
+            subscribe_to = core
         try:
             core.deposit(1, "BTC", "100000000")
             core.deposit(2, "USDT", "100000000000")
             price = 90000
             print(f"machine: {os.cpu_count()} CPUs, shared with other work (load average "
                   f"{os.getloadavg()[0]:.1f}); {args.procs} receiver processes, probes 1 in "
-                  f"{args.probe_every}, push_interval {ws.get('push_interval', 'default')}")
-            row = step(core, args.subscribers, args.rate, args.seconds, args.procs,
+                  f"{args.probe_every}, push_interval {ws.get('push_interval', 'default')}, "
+                  f"gateway {'standalone' if gateway else 'in the core process'}")
+            row = step(core, subscribe_to, args.subscribers, args.rate, args.seconds, args.procs,
                        args.probe_every, price)
             print("target:", show(row), flush=True)
             if args.no_ramp:
@@ -343,7 +359,7 @@ def main() -> None:
             subs, rate = max(250, args.subscribers // 4), max(100.0, args.rate / 4)
             for n in range(args.max_steps):
                 price -= 200  # below every earlier ask: each new ask is the best one
-                row = step(core, subs, rate, args.seconds, args.procs, args.probe_every,
+                row = step(core, subscribe_to, subs, rate, args.seconds, args.procs, args.probe_every,
                            price)
                 print(f"ramp {n + 1}:", show(row), flush=True)
                 if row["p99"] > BREAK_P99 or row["dropped"]:
@@ -353,6 +369,8 @@ def main() -> None:
                 subs, rate = subs * 2, rate * 2
             print(f"no breaking point within {args.max_steps} steps")
         finally:
+            if gateway is not None:
+                gateway.stop()
             core.stop()
 
 

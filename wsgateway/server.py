@@ -55,7 +55,7 @@ class Conn:
     """One client connection: who it is, what it subscribed to, what waits to be sent."""
 
     __slots__ = ("ws", "ip", "dialect", "user", "source", "subs", "queue", "wake", "cap",
-                 "closed", "gateway")
+                 "closed", "gateway", "out")
 
     def __init__(self, ws: ServerConnection, ip: str, dialect: Any, cap: int,
                  gateway: Gateway) -> None:
@@ -66,6 +66,7 @@ class Conn:
         self.source = ""
         self.subs: dict[str, set] = {}
         self.queue: deque[bytes] = deque()
+        self.out: list[bytes] | None = None  # frames of this loop iteration, not yet written
         self.wake = asyncio.Event()
         self.cap = cap
         self.closed = False
@@ -76,14 +77,32 @@ class Conn:
         self.send_frame(text_frame(payload))
 
     def send_frame(self, frame: bytes) -> None:
+        """Collect the frames of this loop iteration: pushes of several topics (a market's
+        depth and deals usually refresh together) then cost one socket write, not one each."""
+        if self.closed:
+            return
+        if self.out is None:
+            self.out = [frame]
+            self.gateway.to_flush(self)
+        else:
+            self.out.append(frame)
+
+    def flush(self) -> None:
         """Write at once while the socket keeps up; queue behind a full socket buffer; drop
         the connection when the queue is full."""
-        if self.closed:
+        frames, self.out = self.out, None
+        if self.closed or not frames:
             return
         ws = self.ws
         if (not self.queue and ws.protocol.state is OPEN
                 and ws.transport.get_write_buffer_size() < WRITE_LIMIT):
-            ws.transport.write(frame)
+            ws.transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
+            return
+        for frame in frames:
+            self._queue(frame)
+
+    def _queue(self, frame: bytes) -> None:
+        if self.closed:
             return
         if len(self.queue) >= self.cap:
             self.gateway.slow_dropped += 1
@@ -146,6 +165,18 @@ class Gateway:
         self._server: Server | None = None
         self._stream: Any = None  # wsgateway.events.EventStream (the core side), if any
         self._stopped: asyncio.Event | None = None
+        self._flush: list[Conn] = []
+
+    def to_flush(self, conn: Conn) -> None:
+        """Write `conn`'s collected frames once the current loop iteration's work is done."""
+        if not self._flush:
+            self.loop.call_soon(self._flush_all)
+        self._flush.append(conn)
+
+    def _flush_all(self) -> None:
+        conns, self._flush = self._flush, []
+        for conn in conns:
+            conn.flush()
 
     # -- any thread --------------------------------------------------------------------------
 
