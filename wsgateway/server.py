@@ -134,7 +134,7 @@ class Conn:
                         await ws.drain()  # until the buffer is below the low-water mark
                         continue
                     ws.transport.write(queue.popleft())
-        except ConnectionClosed:
+        except (ConnectionClosed, OSError):  # drain() re-raises the transport's error
             pass
 
 
