@@ -55,6 +55,7 @@ bench: venv tools
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/scan.py
 	$(BIN)/python bench/core.py
+	$(BIN)/python bench/ws.py
 	$(BIN)/python bench/addresses.py
 	$(BIN)/python bench/soak.py
 

@@ -384,7 +384,8 @@ def bench_http(seconds: float, clients: int) -> None:
         url = f"http://127.0.0.1:{port}/"
         proc = subprocess.Popen(
             [sys.executable, "-c", "from teller.cli_core import core_group; core_group()", "run",
-             "-c", str(ROOT / "core.toml"), "-d", tmp, "--http-addr", f"127.0.0.1:{port}"],
+             "-c", str(ROOT / "core.toml"), "-d", tmp, "--http-addr", f"127.0.0.1:{port}",
+             "--ws-addr", ""],  # the engine alone (bench/ws.py measures WebSocket push)
             cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), stderr=subprocess.DEVNULL)
         try:
             session = requests.Session()

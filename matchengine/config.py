@@ -52,12 +52,85 @@ class MarketConfig:
 
 
 @dataclass(frozen=True)
+class WsConfig:
+    """[ws]: the WebSocket push gateway (package wsgateway) and its limits."""
+
+    addr: str = "127.0.0.1:8090"  # "" = no WebSocket server
+    auth_url: str = ""  # "" = server.auth / CONNMIX auth answer "service unavailable"
+    auth_timeout: float = 1.0
+    auth_cache_seconds: float = 60.0
+    events_addr: str = ""  # "" = no event stream for standalone gateways (`teller core ws`)
+    max_connections: int = 10000
+    max_connections_per_ip: int = 256
+    max_subscriptions: int = 100
+    max_message: int = 65536
+    out_queue: int = 1024
+    idle_timeout: float = 3600.0
+    ping_interval: float = 20.0
+    ping_timeout: float = 20.0
+    push_interval: float = 0.02
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        host, _, port = self.addr.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
+WS_INTS = {"max_connections": (1, 1_000_000), "max_connections_per_ip": (1, 1_000_000),
+           "max_subscriptions": (1, 100_000), "max_message": (256, 64 * 1024 * 1024),
+           "out_queue": (1, 1_000_000)}
+WS_SECONDS = {"auth_timeout": (0.01, 60), "auth_cache_seconds": (0, 86400),
+              "idle_timeout": (0.1, 86400 * 7), "ping_interval": (0, 3600),
+              "ping_timeout": (0.1, 3600), "push_interval": (0, 10)}
+
+
+def addr_ok(value: Any) -> bool:
+    host, sep, port = str(value).rpartition(":")
+    return isinstance(value, str) and bool(sep and host and port.isdigit()) and int(port) <= 65535
+
+
+def ws_from_dict(raw: Any, problems: list[str]) -> WsConfig:
+    """The [ws] section (every problem appended to `problems`)."""
+    if not isinstance(raw, dict):
+        problems.append("[ws] must be a table")
+        return WsConfig()
+    values: dict[str, Any] = {}
+    for key in ("addr", "events_addr"):
+        if key in raw:
+            if raw[key] != "" and not addr_ok(raw[key]):
+                problems.append(f"ws.{key} must be 'host:port' or \"\" (off), got {raw[key]!r}")
+            else:
+                values[key] = raw[key]
+    if "auth_url" in raw:
+        url = raw["auth_url"]
+        if not isinstance(url, str) or (url and not re.match(r"https?://[^/\s]+", url)):
+            problems.append(f"ws.auth_url must be an http(s):// URL or \"\", got {url!r}")
+        else:
+            values["auth_url"] = url
+    for key, (lo, hi) in WS_INTS.items():
+        if key in raw:
+            values[key] = _int(raw[key], f"ws.{key}", problems, lo, hi, WsConfig.__dict__[key])
+    for key, (low, high) in WS_SECONDS.items():
+        if key in raw:
+            value = raw[key]
+            if isinstance(value, bool) or not isinstance(value, int | float) \
+                    or not low <= value <= high:
+                problems.append(f"ws.{key} must be seconds in {low}..{high}, got {value!r}")
+            else:
+                values[key] = float(value)  # float-ok: seconds
+    _unknown_keys(raw, ("addr", "auth_url", "events_addr", *WS_INTS, *WS_SECONDS), "ws",
+                  problems)
+    return WsConfig(**values)
+
+
+@dataclass(frozen=True)
 class CoreConfig:
     assets: list[AssetConfig]
     markets: list[MarketConfig]
     http_addr: str = "127.0.0.1:8080"
     snapshot_interval: float = 3600.0
     extra: dict[str, Any] = field(default_factory=dict)
+    ws: WsConfig = field(default_factory=WsConfig)
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -171,12 +244,14 @@ def from_dict(data: dict[str, Any]) -> CoreConfig:
             problems.append(f"{where}: market {name} is defined twice")
         markets[name] = MarketConfig(name, str(stock), stock_prec, str(money), money_prec,
                                      fee_prec, min_amount)
+    ws = ws_from_dict(data.get("ws", {}), problems)
     for key in data:
-        if key not in ("core", "assets", "markets"):
+        if key not in ("core", "assets", "markets", "ws"):
             problems.append(f"[{key}] is not a known section")
     if problems:
         raise ConfigError(problems)
-    return CoreConfig(list(assets.values()), list(markets.values()), http_addr, float(interval))  # float-ok: seconds
+    return CoreConfig(list(assets.values()), list(markets.values()), http_addr, float(interval),  # float-ok: seconds
+                      ws=ws)
 
 
 def load(path: str | Path) -> CoreConfig:

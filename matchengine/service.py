@@ -78,16 +78,17 @@ class _Group:
 class _Commit:
     """One writer batch waiting for the disk: its log entries, keys, rows and callers."""
 
-    __slots__ = ("oplog", "idem", "rows", "groups", "last_oper")
+    __slots__ = ("oplog", "idem", "rows", "groups", "last_oper", "events")
 
     def __init__(self, oplog: list[tuple[int, bytes]], idem: list[tuple[bytes, int]],
                  rows: Rows | None, groups: list[_Group],
-                 last_oper: int) -> None:
+                 last_oper: int, events: list[Any] | None = None) -> None:
         self.oplog = oplog
         self.idem = idem
         self.rows = rows
         self.groups = groups
         self.last_oper = last_oper
+        self.events = events  # (topic, message) published by this batch, for durable listeners
 
 
 def config_to_dict(config: CoreConfig) -> dict[str, Any]:
@@ -178,6 +179,11 @@ class CoreService:
                 market.on_deal(deal)
             self.bus.subscribe("deals", market.on_deal)
         self._queue: queue.Queue[_Group | None] = queue.Queue(QUEUE_MAX)
+        # Bus messages of the batch being applied (writer thread only) and the listeners that
+        # get them once the batch is on disk (see subscribe_durable).
+        self._batch_events: list[tuple[str, Any]] = []
+        self._durable_listeners: list[Callable[[list[tuple[str, Any]]], None]] = []
+        self._durable_topics: set[str] = set()
         self._stopping = False
         self._failed: str | None = None
         self._last_snapshot = time.monotonic()
@@ -264,6 +270,28 @@ class CoreService:
                     out[index] = CoreError(3, "service unavailable")
         done(out)
         return out, []
+
+    def subscribe_durable(self, topics: tuple[str, ...],
+                          listener: Callable[[list[tuple[str, Any]]], None]) -> None:
+        """Deliver the bus messages of `topics` as `listener([(topic, message), ...])` once the
+        operations that published them are on disk (a push never announces an operation a
+        crash could undo), one call per committed batch, in publish order. It runs in the
+        writer or committer thread: it must only hand the list over (never block). Call it
+        before requests arrive. Messages of a batch in which the core stopped are dropped."""
+        for topic in topics:
+            if topic not in self._durable_topics:
+                self._durable_topics.add(topic)
+                self.bus.subscribe(topic, self._batch_event_sink(topic))
+        self._durable_listeners.append(listener)
+
+    def _batch_event_sink(self, topic: str) -> Callable[[Any], None]:
+        """A bus subscriber that keeps ``topic``'s messages for the batch being applied (the
+        list is swapped for a new one per batch, so it is looked up at each call)."""
+
+        def sink(message: Any) -> None:
+            self._batch_events.append((topic, message))
+
+        return sink
 
     @staticmethod
     def needs_thread(calls: list[tuple[str, list[Any]]]) -> bool:
@@ -386,7 +414,13 @@ class CoreService:
                         self._failed = method + " raised"
         if not oplog:
             writer.discard()
-        item = _Commit(oplog, idem, writer.take() if oplog else None, batch, self.oper_id)
+        events = None
+        if self._batch_events:
+            events, self._batch_events = self._batch_events, []
+            if self._failed:
+                events = None  # may hold a half-applied operation's messages
+        item = _Commit(oplog, idem, writer.take() if oplog else None, batch, self.oper_id,
+                       events)
         if self._handed_over == self._committed:
             # Nothing older is waiting for the disk: reads are released at once, and with no
             # new work queued the writer commits itself (one thread hop less per request).
@@ -439,6 +473,13 @@ class CoreService:
             with self._durable:
                 self._durable_oper = items[-1].last_oper
                 self._durable.notify_all()
+            for listener in self._durable_listeners:
+                for item in items:
+                    if item.events:
+                        try:
+                            listener(item.events)
+                        except Exception:  # a listener's bug must not stop the replies
+                            log.exception("durable event listener failed notice=WATCH")
         for item in items:
             for group in item.groups:
                 try:

@@ -10,8 +10,12 @@ import logging
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from matchengine.config import WsConfig
 
 DEFAULT_DIR = "~/.teller-core"
 
@@ -34,16 +38,19 @@ def _data_dir(value: str) -> Path:
               help="Data directory (LMDB: operation log, snapshots, history).")
 @click.option("--http-addr", default=None,
               help="Override [core] http_addr, e.g. 127.0.0.1:8080 (port 0 = any free port).")
-def run_command(config_path: str, data_dir: str, http_addr: str | None) -> None:
+@click.option("--ws-addr", default=None,
+              help="Override [ws] addr of the WebSocket push server (\"\" = none; port 0 = any "
+                   "free port).")
+def run_command(config_path: str, data_dir: str, http_addr: str | None,
+                ws_addr: str | None) -> None:
     """Serve the exchange core until SIGTERM/SIGINT.
 
     Loads the newest snapshot, replays the operation log after it (refusing to start on a gap
     or corruption), then serves JSON-RPC. Every write is on disk before its reply. On
     SIGTERM/SIGINT it drains queued requests, commits them and exits.
     """
-    from exchangecore import open_core
+    from exchangecore import CoreNode, ListenError
     from matchengine.config import ConfigError, load
-    from matchengine.rpcserver import RpcServer
     from matchengine.service import RecoveryError
 
     # Requests hop between the HTTP loop, writer and committer threads; the default 5 ms GIL
@@ -59,19 +66,18 @@ def run_command(config_path: str, data_dir: str, http_addr: str | None) -> None:
     host, _, port = addr.rpartition(":")
     if not host or not port.isdigit() or int(port) > 65535:
         raise click.ClickException(f"--http-addr must be host:port, got {addr!r}")
+    ws_config = _ws_config(config.ws, ws_addr)
     try:
-        service = open_core(config, _data_dir(data_dir))
+        node = CoreNode(config, _data_dir(data_dir), host.strip("[]"), int(port), ws_config)
     except RecoveryError as exc:
         raise click.ClickException(f"{exc} notice=WATCH") from None
+    except ListenError as exc:
+        raise click.ClickException(str(exc.strerror)) from None
     # The recovered book and balances live as long as the process: keep them out of the
     # collector's full passes, which otherwise rescan every order (with 500,000 resting
     # orders, a 270 ms pause in the middle of matching).
     gc.freeze()
-    try:
-        server = RpcServer(service, host.strip("[]"), int(port))
-    except OSError as exc:
-        service.stop()
-        raise click.ClickException(f"cannot listen on {addr}: {exc.strerror or exc}") from None
+    server, gateway = node.server, node.gateway
 
     def stop(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
@@ -79,13 +85,100 @@ def run_command(config_path: str, data_dir: str, http_addr: str | None) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     click.echo(f"exchange core listening on http://{host}:{server.port}", err=True)
+    if gateway is not None:
+        _echo_gateway(gateway, ws_config)
     try:
-        server.serve_forever()
+        node.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
-        service.stop()
+        node.stop()
         click.echo("exchange core stopped", err=True)
+
+
+def _ws_config(ws: WsConfig, ws_addr: str | None) -> WsConfig:
+    """[ws] with the --ws-addr override, checked like the file's keys."""
+    import dataclasses
+
+    from matchengine.config import addr_ok
+
+    if ws_addr is None:
+        return ws
+    if ws_addr and not addr_ok(ws_addr):
+        raise click.ClickException(f"--ws-addr must be host:port or \"\", got {ws_addr!r}")
+    return dataclasses.replace(ws, addr=ws_addr)
+
+
+def _echo_gateway(gateway: Any, ws_config: WsConfig) -> None:
+    if ws_config.addr:
+        host = ws_config.addr.rpartition(":")[0]
+        click.echo(f"WebSocket push listening on ws://{host}:{gateway.port}/ (viabtc) and "
+                   f"/connmix", err=True)
+    if ws_config.events_addr:
+        host = ws_config.events_addr.rpartition(":")[0]
+        click.echo(f"core event stream on ws://{host}:{gateway.events_port}/", err=True)
+
+
+@core_group.command("ws")
+@click.option("-c", "--config", "config_path", default="core.toml", show_default=True,
+              type=click.Path(dir_okay=False), help="Core config file; its [ws] section is used.")
+@click.option("--core-url", default=None,
+              help="The core's HTTP JSON-RPC URL (default: http://[core] http_addr/).")
+@click.option("--events-url", default=None,
+              help="The core's event stream (default: ws://[ws] events_addr/).")
+@click.option("--ws-addr", default=None, help="Override [ws] addr (port 0 = any free port).")
+def ws_command(config_path: str, core_url: str | None, events_url: str | None,
+               ws_addr: str | None) -> None:
+    """Serve WebSocket push alone, for a core running elsewhere (scale-out).
+
+    Queries and order entry go to the core over HTTP; pushes follow the core's event stream,
+    which the core serves when its [ws] events_addr is set (loopback only: it carries every
+    user's orders). The gateway waits for the core and reconnects to it.
+    """
+    import dataclasses
+
+    from matchengine.config import ConfigError, load
+    from wsgateway import standalone
+
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        config = load(config_path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    ws_config = _ws_config(config.ws, ws_addr)
+    if not ws_config.addr:
+        raise click.ClickException("[ws] addr (or --ws-addr) must be set for teller core ws")
+    core_url = core_url or f"http://{config.http_addr}/"
+    if events_url is None:
+        if not config.ws.events_addr:
+            raise click.ClickException("the core's event stream is needed: set [ws] events_addr "
+                                       "(in the core's config too) or pass --events-url")
+        events_url = f"ws://{config.ws.events_addr}/"
+    # this process serves no event stream of its own
+    ws_config = dataclasses.replace(ws_config, events_addr="")
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    click.echo(f"waiting for the core at {core_url}", err=True)
+    try:
+        gateway = standalone(ws_config, core_url, events_url)
+    except OSError as exc:
+        raise click.ClickException(f"cannot start the WebSocket server on {ws_config.addr}: "
+                                   f"{exc.strerror or exc}") from None
+    except KeyboardInterrupt:
+        return
+    _echo_gateway(gateway, ws_config)
+    try:
+        signal.pause()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        gateway.stop()
+        click.echo("WebSocket gateway stopped", err=True)
 
 
 @core_group.command("snapshot")

@@ -17,14 +17,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("common", "ledger", "addrs", "scanner", "exchanger", "sender", "matchengine",
-            "marketdata", "exchangecore", "teller", "tools")
+            "marketdata", "wsgateway", "exchangecore", "teller", "tools")
 
 # (importer, imported): edges that must never exist.
 FORBIDDEN_EDGES = {
     ("scanner", "exchanger"), ("scanner", "sender"),
     ("sender", "exchanger"), ("sender", "scanner"), ("sender", "ledger"),
     ("matchengine", "marketdata"), ("matchengine", "teller"), ("matchengine", "exchanger"),
-    ("marketdata", "matchengine"),
+    ("marketdata", "matchengine"), ("matchengine", "wsgateway"), ("marketdata", "wsgateway"),
+    ("matchengine", "exchangecore"), ("marketdata", "exchangecore"),
+    ("wsgateway", "exchangecore"),
     *((pkg, "teller") for pkg in PACKAGES if pkg != "teller"),
     *(("common", pkg) for pkg in PACKAGES if pkg != "common"),
 }

@@ -25,7 +25,7 @@ from tests.support.wait import wait_until
 
 USERS = range(1, 7)
 START = [sys.executable, "-c", "from teller.cli_core import core_group; core_group()", "run",
-         "-c", str(ROOT / "core.toml")]
+         "-c", str(ROOT / "core.toml"), "--ws-addr", "127.0.0.1:0"]  # a free port for push
 
 
 def free_port() -> int:

@@ -1,0 +1,218 @@
+"""`teller core run` with its WebSocket gateway as a real subprocess, a real auth_url server,
+and a small synchronous WebSocket client (websockets.sync) that separates replies from pushes.
+
+Used by tests/test_wsgateway_*.py and bench/ws.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import tomllib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import requests
+from websockets.sync.client import ClientConnection, connect
+
+from tests.support.nodes import free_port
+from tests.support.process import REPO
+from tests.support.wait import scaled, wait_until
+
+CORE = [sys.executable, "-c", "from teller.cli_core import core_group; core_group()"]
+
+
+class AuthServer:
+    """viabtc's auth_url contract on 127.0.0.1: `Authorization: <token>` -> user id.
+    `tokens` maps token -> user id; anything else gets code 11-style refusal."""
+
+    def __init__(self, tokens: dict[str, int]) -> None:
+        self.tokens = dict(tokens)
+        self.requests: list[str] = []
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                token = self.headers.get("Authorization", "")
+                owner.requests.append(token)
+                user = owner.tokens.get(token)
+                body = ({"code": 0, "message": None, "data": {"user_id": user}} if user
+                        else {"code": 401, "message": "invalid token", "data": None})
+                data = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/auth"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class WsCore:
+    """A core subprocess (HTTP + WebSocket on free ports), restartable on the same data.
+    With `command="ws"` it is a standalone gateway (`teller core ws`) for the core whose HTTP
+    port is `http_port` (its [ws] events_addr must be in `ws`)."""
+
+    def __init__(self, root: Path, ws: dict[str, Any] | None = None,
+                 command: str = "run", http_port: int | None = None) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.command = command
+        self.http_port, self.ws_port = http_port or free_port(), free_port()
+        self.ws_enabled = (ws or {}).get("addr") != ""
+        with open(REPO / "core.toml", "rb") as fh:
+            base = tomllib.load(fh)
+        sections = {"core": {"http_addr": f"127.0.0.1:{self.http_port}",
+                             "snapshot_interval": 0},
+                    "ws": {"addr": f"127.0.0.1:{self.ws_port}", **(ws or {})}}
+        text = "".join(f"[{name}]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in keys.items())
+                       + "\n" for name, keys in sections.items())
+        for table in ("assets", "markets"):
+            for item in base[table]:
+                text += f"\n[[{table}]]\n" + "".join(f"{k} = {json.dumps(v)}\n"
+                                                     for k, v in item.items())
+        self.config = self.root / "core.toml"
+        self.config.write_text(text)
+        self.dir = self.root / "data"
+        self.log_path = self.root / "core.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.session = requests.Session()
+        self._id = 0
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}/"
+
+    def ws_url(self, path: str = "/") -> str:
+        return f"ws://127.0.0.1:{self.ws_port}{path}"
+
+    def start(self, timeout: float = 30) -> None:
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [*CORE, self.command, "-c", str(self.config),
+                 *(["-d", str(self.dir)] if self.command == "run" else [])], cwd=REPO,
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=dict(os.environ, PYTHONPATH=str(REPO)))
+        wait_until(self.ready, timeout=timeout, message="the core and its WebSocket server")
+
+    def ready(self) -> bool:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise AssertionError(f"core exited with {self.proc.returncode}:\n{self.log_tail()}")
+        if self.rpc("asset.list", [])["error"] is not None:
+            return False
+        if not self.ws_enabled:
+            return True
+        with connect(self.ws_url(), open_timeout=2):
+            return True
+
+    def rpc(self, method: str, params: list) -> dict:
+        self._id += 1
+        return self.session.post(self.http, timeout=10, json={
+            "id": self._id, "method": method, "params": params}).json()
+
+    def ok(self, method: str, params: list) -> Any:
+        reply = self.rpc(method, params)
+        assert reply["error"] is None, (method, params, reply)
+        return reply["result"]
+
+    def deposit(self, user: int, asset: str, amount: str) -> None:
+        self._id += 1
+        self.ok("balance.update", [user, asset, "deposit", self._id, amount, {}])
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log_tail(self, lines: int = 40) -> str:
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+class Client:
+    """A real WebSocket client; `call` returns the reply to its request, pushes are kept."""
+
+    def __init__(self, url: str, **kwargs: Any) -> None:
+        # entered as a context manager (websockets 17 warns about a bare connect())
+        self.ws: ClientConnection = connect(url, open_timeout=5, **kwargs).__enter__()
+        self.pushes: list[dict] = []
+        self._id = 0
+
+    def send(self, message: Any) -> None:
+        self.ws.send(message if isinstance(message, str | bytes) else json.dumps(message))
+
+    def recv(self, timeout: float = 5) -> dict:
+        return json.loads(self.ws.recv(timeout=scaled(timeout)))
+
+    def reply(self, id_: Any = None, timeout: float = 5) -> dict:
+        """The next message that is not a push (viabtc: `method` absent; CONNMIX: `event`)."""
+        deadline = time.monotonic() + scaled(timeout)
+        while True:
+            message = self.recv(max(0.01, deadline - time.monotonic()))
+            if "method" in message or "event" in message:
+                self.pushes.append(message)
+                continue
+            if id_ is None or message.get("id") == id_:
+                return message
+
+    def call(self, method: str, params: list, timeout: float = 5) -> dict:
+        self._id += 1
+        self.send({"id": self._id, "method": method, "params": params})
+        return self.reply(self._id, timeout)
+
+    def ok(self, method: str, params: list) -> Any:
+        reply = self.call(method, params)
+        assert reply["error"] is None, (method, params, reply)
+        return reply["result"]
+
+    def push(self, name: str, timeout: float = 5, where: Any = None) -> dict:
+        """The next push named `name` (viabtc method or CONNMIX event), kept ones first."""
+        deadline = time.monotonic() + scaled(timeout)
+        while True:
+            for i, message in enumerate(self.pushes):
+                if message.get("method", message.get("event")) == name and (
+                        where is None or where(message)):
+                    return self.pushes.pop(i)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"no {name} push; kept: {self.pushes[-5:]}")
+            try:
+                self.pushes.append(self.recv(remaining))
+            except TimeoutError:
+                continue
+
+    def no_push(self, name: str, wait: float = 0.5) -> None:
+        """Nothing named `name` arrives within `wait` seconds."""
+        try:
+            message = self.push(name, timeout=wait)
+        except TimeoutError:
+            return
+        raise AssertionError(f"unexpected push {message}")
+
+    def close(self) -> None:
+        self.ws.close()
