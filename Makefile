@@ -19,9 +19,9 @@ $(VENV)/.installed: pyproject.toml
 run: venv
 	$(BIN)/teller run -c $(CONFIG) -d $(DATA_DIR)
 
-## tools: the external programs the tests drive (litecoind, wrk from apt; anvil, solc from npm)
+## tools: the external programs the tests drive (litecoind, wrk, redis-server from apt; anvil, solc from npm)
 tools: node_modules/.installed
-	@missing=""; for tool in litecoind wrk; do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	@missing=""; for tool in litecoind wrk redis-server; do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing$$missing (apt)"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \

@@ -17,6 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from alerts.config import AlertSettings, parse_alerts
 from common.decimals import parse
 
 ASSET_NAME_MAX = 15
@@ -58,6 +59,7 @@ class CoreConfig:
     http_addr: str = "127.0.0.1:8080"
     snapshot_interval: float = 3600.0
     extra: dict[str, Any] = field(default_factory=dict)
+    alerts: AlertSettings = field(default_factory=AlertSettings)  # [alerts], as in config.toml
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -170,12 +172,15 @@ def from_dict(data: dict[str, Any]) -> CoreConfig:
             problems.append(f"{where}: market {name} is defined twice")
         markets[name] = MarketConfig(name, str(stock), stock_prec, str(money), money_prec,
                                      fee_prec, min_amount)
+    alert_settings, alert_problems = parse_alerts(data.get("alerts", {}))
+    problems.extend(alert_problems)
     for key in data:
-        if key not in ("core", "assets", "markets"):
+        if key not in ("core", "assets", "markets", "alerts"):
             problems.append(f"[{key}] is not a known section")
     if problems:
         raise ConfigError(problems)
-    return CoreConfig(list(assets.values()), list(markets.values()), http_addr, float(interval))  # float-ok: seconds
+    return CoreConfig(list(assets.values()), list(markets.values()), http_addr, float(interval),  # float-ok: seconds
+                      alerts=alert_settings)
 
 
 def load(path: str | Path) -> CoreConfig:

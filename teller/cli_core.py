@@ -13,6 +13,8 @@ from pathlib import Path
 
 import click
 
+log = logging.getLogger("teller.core")
+
 DEFAULT_DIR = "~/.teller-core"
 
 core_group = click.Group(
@@ -41,10 +43,7 @@ def run_command(config_path: str, data_dir: str, http_addr: str | None) -> None:
     or corruption), then serves JSON-RPC. Every write is on disk before its reply. On
     SIGTERM/SIGINT it drains queued requests, commits them and exits.
     """
-    from exchangecore import open_core
     from matchengine.config import ConfigError, load
-    from matchengine.rpcserver import RpcServer
-    from matchengine.service import RecoveryError
 
     # Requests hop between the HTTP loop, writer and committer threads; the default 5 ms GIL
     # switch interval turns each hop into a wait under load.
@@ -54,14 +53,57 @@ def run_command(config_path: str, data_dir: str, http_addr: str | None) -> None:
     try:
         config = load(config_path)
     except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-    addr = http_addr or config.http_addr
+        raise config_usage_error(exc.problems, config_path) from None
+    try:
+        center = core_alerts(config, config_path)
+    except ConfigError as exc:
+        raise config_usage_error(exc.problems, config_path) from None
+    try:
+        _serve(config, data_dir, http_addr)
+    finally:
+        logging.getLogger().removeHandler(center[1])
+        center[0].close()
+
+
+def config_usage_error(problems: list[str], path: str) -> click.UsageError:
+    """The teller's style for a config that cannot run: every problem, exit 2."""
+    from .cli import ConfigUsageError
+    from .config import ConfigError as TellerConfigError
+
+    return ConfigUsageError(str(TellerConfigError(problems, path)))
+
+
+def core_alerts(config: object, config_path: str) -> tuple[object, logging.Handler]:
+    """The core's alert center from core.toml's [alerts]; its handler on the root logger."""
+    import alerts
+    from alerts.config import build_center, read_secrets
+    from alerts.handler import AlertHandler
+    from matchengine.config import ConfigError
+
+    settings = config.alerts  # type: ignore[attr-defined]
+    secrets, problems = read_secrets(settings, Path(config_path).parent)
+    if problems:
+        raise ConfigError(problems)
+    center = build_center(settings, secrets, service="core")
+    handler = AlertHandler(center)
+    logging.getLogger().addHandler(handler)
+    alerts.install(center)
+    return center, handler
+
+
+def _serve(config: object, data_dir: str, http_addr: str | None) -> None:
+    from exchangecore import open_core
+    from matchengine.rpcserver import RpcServer
+    from matchengine.service import RecoveryError
+
+    addr = http_addr or config.http_addr  # type: ignore[attr-defined]
     host, _, port = addr.rpartition(":")
     if not host or not port.isdigit() or int(port) > 65535:
         raise click.ClickException(f"--http-addr must be host:port, got {addr!r}")
     try:
         service = open_core(config, _data_dir(data_dir))
     except RecoveryError as exc:
+        log.error("cannot start the exchange core: %s notice=WATCH", exc)  # -> alert sinks
         raise click.ClickException(f"{exc} notice=WATCH") from None
     # The recovered book and balances live as long as the process: keep them out of the
     # collector's full passes, which otherwise rescan every order (with 500,000 resting

@@ -27,6 +27,7 @@ from sender.base import Sender
 from sender.dummy import DummySender
 
 from . import __version__
+from .alerting import TellerAlerts
 from .config import Config, ConfigError, resolve_path
 from .http import Server
 
@@ -68,6 +69,7 @@ class Service:
             self.dummy_scanner = DummyScanner(self.store, config.rate_for, config.network_for,
                                               config.pool_coin) if config.dummy.scanner else None
             self.scanners: dict[str, Any] = self._make_scanners()
+            self.alerts = TellerAlerts(self)
         except Exception:
             self.storage.close()
             raise
@@ -137,6 +139,7 @@ class Service:
         from .api_dummy import create_dummy_app
         from .api_public import create_public_app
 
+        self.alerts.start()
         self.exchanger.start()
         for scanner in self.scanners.values():
             scanner.start()
@@ -163,6 +166,7 @@ class Service:
         self.sender.close()
         self.storage.close()
         log.info("teller stopped")
+        self.alerts.stop()
 
     def server(self, name: str) -> Server:
         return next(s for s in self.servers if s.name == name)

@@ -1,0 +1,149 @@
+"""The ``[alerts]`` section, the same in config.toml and core.toml, and the sinks it builds.
+
+Checked at start-up with every problem listed (the callers add them to their own config
+errors). Secrets (the webhook's HMAC key, a Redis password) come from a file or an environment
+variable, never from the config file itself.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, fields
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from .center import AlertCenter, Sink
+from .sinks import LogSink, RedisSink, WebhookSink
+
+
+@dataclass
+class AlertSettings:
+    redis_addr: str = ""  # host:port of a Redis server; "" = no Redis sink
+    redis_key: str = "alert:message"  # the list viabtc's alertcenter mailer pops
+    redis_password_env: str = ""  # environment variable holding the Redis password
+    webhook_url: str = ""  # POST target; "" = no webhook
+    webhook_secret_file: str = ""  # file holding the HMAC-SHA256 key
+    webhook_secret_env: str = ""  # or an environment variable holding it
+    webhook_timeout: Decimal = Decimal(5)  # seconds per attempt
+    retries: int = 5  # delivery attempts after the first, with backoff 0.5 s, 1 s, 2 s, ...
+    min_interval: Decimal = Decimal(60)  # seconds: at most one message per kind this often
+    log: bool = True  # every alert also as one log line (logger "alerts")
+    scanner_behind_blocks: int = 6  # teller: lag beyond confirmations this many blocks alerts
+    check_period: Decimal = Decimal(5)  # teller: seconds between condition checks
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.redis_addr or self.webhook_url)
+
+
+_TYPES = {f.name: f.type for f in fields(AlertSettings)}
+
+
+def parse_alerts(table: Any, where: str = "alerts") -> tuple[AlertSettings, list[str]]:
+    """``[alerts]`` as parsed TOML → settings, plus every problem found (empty = usable)."""
+    settings = AlertSettings()
+    problems: list[str] = []
+    if not isinstance(table, dict):
+        return settings, [f"{where}: expected an [{where}] table"]
+    for key, value in table.items():
+        kind = _TYPES.get(key)
+        name = f"{where}.{key}"
+        if kind is None:
+            problems.append(f"{name}: unknown key")
+        elif kind == "bool" and not isinstance(value, bool):
+            problems.append(f"{name}: expected true or false")
+        elif kind == "str" and not isinstance(value, str):
+            problems.append(f"{name}: expected a string")
+        elif kind == "int" and (isinstance(value, bool) or not isinstance(value, int)
+                                or value < 0):
+            problems.append(f"{name}: expected an integer >= 0")
+        elif kind == "Decimal":
+            number = _seconds(value)
+            if number is None:
+                problems.append(f"{name}: expected seconds > 0, such as 5 or \"0.5\"")
+            else:
+                setattr(settings, key, number)
+        else:
+            setattr(settings, key, value)
+    if settings.redis_addr and not _hostport(settings.redis_addr):
+        problems.append(f"{where}.redis_addr: {settings.redis_addr!r} is not host:port")
+    if settings.webhook_url:
+        if not re.match(r"https?://[^/\s]+", settings.webhook_url):
+            problems.append(f"{where}.webhook_url: {settings.webhook_url!r} is not an http(s) URL")
+        if not (settings.webhook_secret_file or settings.webhook_secret_env):
+            problems.append(f"{where}: set webhook_secret_file or webhook_secret_env "
+                            "(the webhook's messages are signed)")
+    if not settings.redis_key:
+        problems.append(f"{where}.redis_key: must not be empty")
+    return settings, problems
+
+
+def _seconds(value: Any) -> Decimal | None:
+    if isinstance(value, bool) or not isinstance(value, int | str | Decimal | float):
+        return None
+    try:
+        number = Decimal(str(value))
+    except ArithmeticError:
+        return None
+    return number if number.is_finite() and number > 0 else None
+
+
+def _hostport(value: str) -> tuple[str, int] | None:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) <= 65535:
+        return None
+    return host.strip("[]"), int(port)
+
+
+def read_secrets(settings: AlertSettings, base: Path | None = None,
+                 where: str = "alerts") -> tuple[dict[str, bytes], list[str]]:
+    """The webhook key and Redis password, read now; problems name the file or variable."""
+    secrets: dict[str, bytes] = {}
+    problems: list[str] = []
+    if settings.webhook_url:
+        if settings.webhook_secret_env:
+            value = os.environ.get(settings.webhook_secret_env, "")
+            if not value:
+                problems.append(f"{where}.webhook_secret_env: ${settings.webhook_secret_env} "
+                                "is not set")
+            secrets["webhook"] = value.encode()
+        else:
+            path = Path(settings.webhook_secret_file).expanduser()
+            if base is not None and not path.is_absolute():
+                path = base / path
+            try:
+                secrets["webhook"] = path.read_bytes().strip()
+            except OSError as exc:
+                problems.append(f"{where}.webhook_secret_file: cannot read {path}: "
+                                f"{exc.strerror}")
+            else:
+                if not secrets["webhook"]:
+                    problems.append(f"{where}.webhook_secret_file: {path} is empty")
+    if settings.redis_password_env:
+        value = os.environ.get(settings.redis_password_env, "")
+        if not value:
+            problems.append(f"{where}.redis_password_env: ${settings.redis_password_env} "
+                            "is not set")
+        secrets["redis"] = value.encode()
+    return secrets, problems
+
+
+def build_center(settings: AlertSettings, secrets: dict[str, bytes], *,
+                 service: str) -> AlertCenter:
+    """An AlertCenter with the configured sinks (the log sink unless ``log = false``)."""
+    sinks: list[Sink] = []
+    if settings.log:
+        sinks.append(LogSink())
+    if settings.redis_addr:
+        host, port = _hostport(settings.redis_addr) or ("127.0.0.1", 6379)
+        sinks.append(RedisSink(host, port, settings.redis_key,
+                               password=secrets.get("redis", b"").decode(),
+                               retries=settings.retries))
+    if settings.webhook_url:
+        sinks.append(WebhookSink(settings.webhook_url, secrets["webhook"],
+                                 timeout=float(settings.webhook_timeout),  # float-ok: seconds
+                                 retries=settings.retries))
+    return AlertCenter(sinks, service=service,
+                       min_interval=float(settings.min_interval))  # float-ok: seconds
