@@ -42,6 +42,7 @@ DATABASES = (
     "payouts_open",  # exchanger: "<payout id>" -> "" for payouts not yet confirmed
     "scanner",  # scanner: per-chain cursor, recent block hashes, pending deposits
     "sender",  # sender: backend state (dummy chain, ERC-20 nonces)
+    "settings",  # ledger: runtime setting overrides ("value/<key>") and their audit log
 )
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import http.client
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -195,9 +195,11 @@ class BitcoindScanner(ChainScanner):
     """Deposits of one bitcoind-family coin (``BTC`` or ``LTC``)."""
 
     def __init__(self, coin: str, network: str, rpc: RPCSettings, storage: Any,
-                 store: DepositStore, rate: str, settings: ScanSettings, *,
-                 blocks_per_batch: int = 4, batched: bool = True) -> None:
-        super().__init__(coin, [coin], storage, store, lambda _coin: rate, settings)
+                 store: DepositStore, rate: str | Callable[[str], str], settings: ScanSettings,
+                 *, blocks_per_batch: int = 4, batched: bool = True) -> None:
+        # A callable is read at each deposit (runtime settings can change the rate).
+        super().__init__(coin, [coin], storage, store,
+                         rate if callable(rate) else (lambda _coin: rate), settings)
         self.coin = coin
         self.rpc = BitcoindRPC(coin, network, rpc)
         self.blocks_per_batch = max(1, blocks_per_batch)

@@ -22,6 +22,7 @@ from common.units import COIN_DECIMALS, format_units
 from ledger.status import STORED_STATUSES, Status
 from ledger.store import Conflict
 
+from .api_settings import register_settings_routes
 from .http import error_response, install_error_handlers, json_response
 from .jsonbody import BodyError, decode_object, string_field
 
@@ -118,6 +119,7 @@ def create_admin_app(service: Service) -> Flask:
     cfg = service.config
     app = Flask("teller.admin", static_folder=None)
     install_error_handlers(app)
+    register_settings_routes(app, service)
 
     @app.get("/api/deposit-addresses")
     def deposit_addresses() -> Response:

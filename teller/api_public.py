@@ -285,6 +285,7 @@ def create_public_app(service: Service) -> Flask:
             "max_decimals": ex.max_decimals,
             "deposits": deposits,
             "payout_token": service.sender.token,
+            "settings": service.settings.view(),  # new: effective value and source per key
         })
 
     @app.route("/api/health", methods=["GET"])

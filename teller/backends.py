@@ -95,7 +95,7 @@ def create_scanners(config: Any, storage: Any, store: DepositStore,
                 coin, section.network,
                 RPCSettings(server=rpc.server, user=rpc.user, password=rpc.password,
                             cookie_file=rpc.cookie_file),
-                storage, store, config.rate_for(coin), scan_settings(section))
+                storage, store, config.rate_for, scan_settings(section))
         elif coin == "ETH":
             tokens = [Token(t.symbol, t.address) for t in config.eth_tokens]
             scanners[coin] = EthereumScanner(config.eth_rpc.endpoint, storage, store,

@@ -100,6 +100,7 @@ def run_command(config_path: str, data_dir: str) -> None:
 
 def _register_commands() -> None:
     """Command groups that live in their own modules."""
+    from .cli_admin import admin_group
     from .cli_btcsim import btcsim_command
     from .cli_core import core_group
     from .cli_tool import tool_group
@@ -108,6 +109,7 @@ def _register_commands() -> None:
     tool_group.add_command(btcsim_command, "btcsim")
     cli.add_command(tool_group, "tool")
     cli.add_command(core_group, "core")
+    cli.add_command(admin_group, "admin")
 
 
 _register_commands()

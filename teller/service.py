@@ -21,6 +21,7 @@ from addrs.pool import AddressPool
 from common import failpoints
 from common.storage import Storage
 from exchanger.processor import Exchanger, ExchangerSettings
+from ledger.settings import SettingsStore
 from ledger.store import DepositStore
 from scanner.dummy import DummyScanner
 from sender.base import Sender
@@ -30,6 +31,7 @@ from . import __version__
 from .alerting import TellerAlerts
 from .config import Config, ConfigError, resolve_path
 from .http import Server
+from .runtime_settings import RuntimeSettings
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,8 @@ class Service:
         failpoints.arm_from_env(self.data_dir)
         self.storage = Storage(self.data_dir, db_name=config.dbfile)
         try:
+            # Runtime overrides first: everything built below reads the effective config.
+            self.settings = RuntimeSettings(config, SettingsStore(self.storage, clock=clock))
             self.pool = AddressPool(self.storage)
             self._load_address_files()
             self.store = DepositStore(self.storage, self.pool, clock=clock)
@@ -66,6 +70,7 @@ class Service:
             self.exchanger = Exchanger(self.store, self.sender, self._exchanger_settings(),
                                        clock=clock)
             self.store.on_change = self.exchanger.wake
+            self.settings.on_apply.append(self._settings_applied)
             self.dummy_scanner = DummyScanner(self.store, config.rate_for, config.network_for,
                                               config.pool_coin) if config.dummy.scanner else None
             self.scanners: dict[str, Any] = self._make_scanners()
@@ -131,6 +136,15 @@ class Service:
             dead_after=float(self.config.sender.dead_after),
             replace_after=float(self.config.sender.replace_after),
             token_decimals={t.symbol: t.decimals for t in self.config.eth_tokens})
+
+    def _settings_applied(self, config: Config) -> None:
+        """A runtime setting changed: the parts holding their own copy take the new value."""
+        ex = config.sky_exchanger
+        self.exchanger.settings.max_decimals = ex.max_decimals
+        self.exchanger.settings.send_enabled = ex.send_enabled
+        if hasattr(self.sender, "max_decimals"):
+            self.sender.max_decimals = ex.max_decimals
+        self.exchanger.wake()
 
     # -- lifecycle -------------------------------------------------------------------------
 
