@@ -25,6 +25,7 @@ from ledger.store import Conflict
 from .api_settings import register_settings_routes
 from .http import error_response, install_error_handlers, json_response
 from .jsonbody import BodyError, decode_object, string_field
+from .openapi import register_openapi
 
 if TYPE_CHECKING:
     from .service import Service
@@ -120,6 +121,7 @@ def create_admin_app(service: Service) -> Flask:
     app = Flask("teller.admin", static_folder=None)
     install_error_handlers(app)
     register_settings_routes(app, service)
+    register_openapi(app, "admin")
 
     @app.get("/api/deposit-addresses")
     def deposit_addresses() -> Response:

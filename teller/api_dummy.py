@@ -15,6 +15,7 @@ from scanner.dummy import DummyDepositError
 from sender.dummy import DummySender
 
 from .http import error_response, install_error_handlers, json_response
+from .openapi import register_openapi
 
 if TYPE_CHECKING:
     from .service import Service
@@ -50,6 +51,7 @@ def _uint(text: str, limit: int = _UINT64_MAX) -> int | None:
 def create_dummy_app(service: Service) -> Flask:
     app = Flask("teller.dummy", static_folder=None)
     install_error_handlers(app)
+    register_openapi(app, "dummy")
     cfg = service.config
 
     if service.dummy_scanner is not None:

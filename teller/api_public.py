@@ -26,6 +26,7 @@ from ledger.store import BindError, BindLimitReached, PoolEmpty
 from .config import resolve_path
 from .http import error_response, install_error_handlers, json_body, json_response
 from .jsonbody import BodyError, decode_object, string_field
+from .openapi import register_openapi
 from .throttle import Throttle, client_ip
 
 if TYPE_CHECKING:
@@ -89,6 +90,7 @@ def create_public_app(service: Service) -> Flask:
     cfg = service.config
     app = Flask("teller.public", static_folder=None)
     install_error_handlers(app, "Invalid request method")
+    register_openapi(app, "public")
     throttle = Throttle(cfg.web.throttle_max, float(cfg.web.throttle_duration))
     static_dir = resolve_path(cfg, cfg.web.static_dir) if cfg.web.static_dir else None
 
