@@ -28,8 +28,19 @@ class ConfigUsageError(click.UsageError):
     """A config that cannot run; shown as a usage error so the exit code is 2."""
 
 
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    """``--version``: the package version and the git commit, as /api/health shows it."""
+    if not value or ctx.resilient_parsing:
+        return
+    from .service import _git_version
+
+    click.echo(f"teller, version {_git_version()}")
+    ctx.exit()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="teller")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True,
+              callback=_print_version, help="Show the version (with the git commit) and exit.")
 def cli() -> None:
     """teller: sell a token for BTC, ETH or LTC deposits, with exactly-once payouts.
 

@@ -132,7 +132,7 @@ def _serve(config: object, data_dir: str, http_addr: str | None) -> None:
 
 @core_group.command("snapshot")
 @click.option("-d", "--dir", "data_dir", default=DEFAULT_DIR, show_default=True,
-              help="Data directory of the core.")
+              help="Data directory of the core (running or not).")
 def snapshot_command(data_dir: str) -> None:
     """Write a snapshot of balances, open orders and id counters now.
 
@@ -166,8 +166,9 @@ def snapshot_command(data_dir: str) -> None:
 
 @core_group.command("prune")
 @click.option("-d", "--dir", "data_dir", default=DEFAULT_DIR, show_default=True,
-              help="Data directory of the core.")
-@click.option("--yes", is_flag=True, help="Do not ask before deleting.")
+              help="Data directory of the core (safe while it runs).")
+@click.option("--yes", is_flag=True,
+              help="Do not ask before deleting (needed without a terminal: cron, scripts).")
 def prune_command(data_dir: str, yes: bool) -> None:
     """Delete operation-log entries no kept snapshot needs, to bound the log's growth.
 
@@ -193,8 +194,16 @@ def prune_command(data_dir: str, yes: bool) -> None:
         upto = snapshots[0]
         count = upto - first + 1
         if not yes:
-            click.confirm(f"delete the log entries of operations {first}..{upto} "
-                          f"({count} entries) from {path}?", abort=True)
+            question = (f"delete the log entries of operations {first}..{upto} "
+                        f"({count} entries) from {path}?")
+            try:
+                agreed = click.confirm(question)
+            except click.Abort:  # end of input: run from cron or a script, no terminal
+                raise click.ClickException(
+                    "nothing deleted: no answer to the confirmation (no terminal?); run "
+                    "`teller core prune --yes` to prune without asking") from None
+            if not agreed:
+                raise click.ClickException("nothing deleted")
         deleted = 0
         with click.progressbar(length=count, label="pruning the operation log",
                                file=sys.stderr) as bar:
