@@ -9,10 +9,13 @@ CONFIG ?= config.toml
 
 venv: $(VENV)/.installed
 
+# The first install takes a few minutes: say so, and let pip list each package as it goes.
 $(VENV)/.installed: pyproject.toml
+	@echo "==> creating $(VENV) and installing teller and its test tools (first run only: a few minutes)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install --progress-bar on -e '.[test]'
+	@echo "==> $(VENV) is ready; later runs start at once"
 	touch $@
 
 ## run: start the teller in dummy mode on loopback with the shipped config.toml
