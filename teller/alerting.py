@@ -48,10 +48,14 @@ class TellerAlerts:
         self._thread = threading.Thread(target=self._run, name="alerts-watch", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop_watching(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(5)
+
+    def stop(self) -> None:
+        """Stop watching, detach from logging and deliver what is queued (bounded wait)."""
+        self.stop_watching()
         logging.getLogger().removeHandler(self.handler)
         if alerts.current() is self.center:
             alerts.install(None)

@@ -287,7 +287,7 @@ def create_public_app(service: Service) -> Flask:
             "max_decimals": ex.max_decimals,
             "deposits": deposits,
             "payout_token": service.sender.token,
-            "settings": service.settings.view(),  # new: effective value and source per key
+            "settings": service.settings.view(public=True),  # new: effective value, source
         })
 
     @app.route("/api/health", methods=["GET"])

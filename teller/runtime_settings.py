@@ -86,8 +86,12 @@ class RuntimeSettings:
         names += [f"eth_tokens.{t.symbol}.rate" for t in self.file_config.eth_tokens]
         return names
 
-    def view(self) -> dict[str, dict[str, Any]]:
-        """key -> effective value, its source ("file" or "runtime"), the file's value, when/who."""
+    def view(self, *, public: bool = False) -> dict[str, dict[str, Any]]:
+        """key -> effective value, its source ("file" or "runtime"), the file's value, when/who.
+
+        ``public``: without ``set_by`` (an operator's address and user@host are nobody else's
+        business).
+        """
         overrides = self.store.overrides()
         result = {}
         for key in self.keys():
@@ -95,7 +99,9 @@ class RuntimeSettings:
                                      "source": "runtime" if key in overrides else "file",
                                      "file_value": config_value(self.file_config, key)}
             if key in overrides:
-                entry.update(set_at=overrides[key]["at"], set_by=overrides[key]["by"])
+                entry["set_at"] = overrides[key]["at"]
+                if not public:
+                    entry["set_by"] = overrides[key]["by"]
             result[key] = entry
         return result
 

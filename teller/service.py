@@ -172,6 +172,7 @@ class Service:
         if self._stopped.is_set():
             return
         self._stopped.set()
+        self.alerts.stop_watching()  # no condition checks against parts being stopped
         for server in reversed(self.servers):
             server.stop()
         for scanner in self.scanners.values():

@@ -55,7 +55,9 @@ def test_cli_on_a_stopped_tellers_data_dir(tmp_path):
         t.start()
         config = t.get(t.public, "/api/config").json()
         assert config["enabled"] is False
-        assert config["settings"]["teller.bind_enabled"]["set_by"].endswith("(data dir)")
+        assert "set_by" not in config["settings"]["teller.bind_enabled"]  # not for the public
+        admin_view = t.get(t.admin, "/api/settings").json()["settings"]
+        assert admin_view["teller.bind_enabled"]["set_by"].endswith("(data dir)")
     finally:
         t.close()
 
