@@ -99,10 +99,14 @@ class RedisSink(QueuedSink):
     def __init__(self, host: str, port: int, key: str, *, password: str = "",
                  timeout: float = 5.0, **kw: Any) -> None:
         import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
         self.key = key
+        # No retries inside the client: this sink's own backoff decides (and is counted).
         self._redis = redis.Redis(host=host, port=port, password=password or None,
-                                  socket_timeout=timeout, socket_connect_timeout=timeout)
+                                  socket_timeout=timeout, socket_connect_timeout=timeout,
+                                  retry=Retry(NoBackoff(), 0))
         super().__init__(**kw)
 
     def deliver(self, alert: Alert) -> None:

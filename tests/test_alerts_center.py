@@ -135,3 +135,15 @@ def test_config_lists_every_problem_and_reads_secrets(tmp_path, monkeypatch):
                                              "redis_password_env": "NO_SUCH_VAR"})[0])
     assert problems == ["alerts.redis_password_env: $NO_SUCH_VAR is not set"]
     assert json.loads(json.dumps(settings.__dict__, default=str))  # plain data, loggable
+
+
+def test_redis_outage_is_retried_until_it_is_back(redis_server):
+    redis_server.stop()
+    sink = RedisSink("127.0.0.1", redis_server.port, "alert:message", retries=8, backoff=0.2,
+                     timeout=0.5)
+    center = AlertCenter([sink], min_interval=0)
+    center.fire("core.commit", "operation log commit failed")  # queued: redis is down
+    redis_server.start()  # same port: the retries find it
+    wait_until(lambda: sink.delivered == 1, message="the retried delivery")
+    assert [m["kind"] for m in redis_server.messages()] == ["core.commit"]
+    center.close()

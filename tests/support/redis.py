@@ -26,13 +26,17 @@ class RedisServer:
         self.root.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
-        self.client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
+        self.client = self._client()
+
+    def _client(self) -> redis.Redis:
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
 
     @property
     def addr(self) -> str:
         return f"127.0.0.1:{self.port}"
 
     def start(self) -> RedisServer:
+        """Start (or start again, on the same port and directory)."""
         binary = shutil.which("redis-server")
         if binary is None:
             raise NodeError("redis-server not found: run `make tools` (Debian package redis-server)")
@@ -41,6 +45,7 @@ class RedisServer:
              "--appendonly", "no", "--dir", str(self.root), "--protected-mode", "yes"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
         _LIVE[self.proc.pid] = self.proc
+        self.client = self._client()  # start() after stop() reuses the port
         wait_until(self._ping, timeout=10, message="redis-server to answer PING")
         return self
 
