@@ -8,6 +8,7 @@ import sys
 from exchangecore import open_core
 from matchengine.store import Store, u64
 from tests.support.core import ROOT, core_config
+from tests.support.fixtures import btcsim  # noqa: F401
 from tests.support.redis import redis_server  # noqa: F401
 from tests.support.service import BTC_ADDRESSES, start_teller
 from tests.support.wait import wait_until
@@ -110,3 +111,62 @@ def test_core_config_errors_have_the_teller_style(tmp_path):
     assert result.returncode == 2, result.stderr
     assert f"1 problem(s) in {config}:\n  - alerts.redis_addr: 'x' is not host:port" \
         in result.stderr
+
+
+def test_scanner_outage_fires_and_resolves(tmp_path, redis_server, btcsim):
+    """A real bitcoind scanner against the block simulator: the node refuses connections,
+    then comes back on the same port."""
+    from tests.test_scanner_bitcoind_sim import regtest_address
+
+    t = start_teller(tmp_path, f"""
+[btc_scanner]
+enabled = true
+network = "regtest"
+scan_period = "100ms"
+initial_scan_height = 0
+[btc_rpc]
+server = "127.0.0.1:{btcsim.port}"
+user = "{btcsim.user}"
+pass = "{btcsim.password}"
+[dummy]
+scanner_coins = ["ETH"]
+[alerts]
+redis_addr = "{redis_server.addr}"
+check_period = 0.05
+min_interval = 0.1
+""", btc_addresses=[regtest_address(1)])
+    try:
+        btcsim.control.generate(1)
+        wait_until(lambda: t.service.scanners["BTC"].health()["node_reachable"],
+                   message="the scanner at the node")
+        btcsim.pause()  # connection refused
+        wait_until(lambda: ("scanner.BTC.unreachable", "firing") in _kinds(redis_server),
+                   message="the unreachable alert")
+        btcsim.resume()
+        wait_until(lambda: ("scanner.BTC.unreachable", "resolved") in _kinds(redis_server),
+                   message="the resolved message")
+        firing = next(m for m in redis_server.messages()
+                      if m["kind"] == "scanner.BTC.unreachable")
+        assert firing["message"].startswith("BTC node")
+    finally:
+        t.close()
+
+
+def test_sender_sold_out_fires(tmp_path, redis_server):
+    from tests.support.service import SKY_ADDR
+
+    t = start_teller(tmp_path, f"""
+[dummy]
+sender_coins = "0.1"
+[alerts]
+redis_addr = "{redis_server.addr}"
+check_period = 0.05
+""")
+    try:
+        t.deposit(t.bind(SKY_ADDR), 100_000, "5e" * 32)  # 0.5 SKY owed, 0.1 in the wallet
+        wait_until(lambda: ("sender.error", "firing") in _kinds(redis_server),
+                   message="the sold-out alert")
+        [alert] = [m for m in redis_server.messages() if m["kind"] == "sender.error"]
+        assert "sold out" in alert["message"], alert
+    finally:
+        t.close()
