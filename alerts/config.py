@@ -97,36 +97,39 @@ def _hostport(value: str) -> tuple[str, int] | None:
     return host.strip("[]"), int(port)
 
 
+def _from_env(variable: str, where: str, problems: list[str]) -> bytes:
+    value = os.environ.get(variable, "")
+    if not value:
+        problems.append(f"{where}: ${variable} is not set")
+    return value.encode()
+
+
 def read_secrets(settings: AlertSettings, base: Path | None = None,
                  where: str = "alerts") -> tuple[dict[str, bytes], list[str]]:
-    """The webhook key and Redis password, read now; problems name the file or variable."""
+    """The webhook key and Redis password, read now; problems name the file or variable.
+
+    (sender/keys.py reads the wallets' secrets the same way; it is not imported here because
+    it brings web3 along, which the exchange core does not need.)
+    """
     secrets: dict[str, bytes] = {}
     problems: list[str] = []
-    if settings.webhook_url:
-        if settings.webhook_secret_env:
-            value = os.environ.get(settings.webhook_secret_env, "")
-            if not value:
-                problems.append(f"{where}.webhook_secret_env: ${settings.webhook_secret_env} "
-                                "is not set")
-            secrets["webhook"] = value.encode()
+    if settings.webhook_url and settings.webhook_secret_env:
+        secrets["webhook"] = _from_env(settings.webhook_secret_env,
+                                       f"{where}.webhook_secret_env", problems)
+    elif settings.webhook_url:
+        path = Path(settings.webhook_secret_file).expanduser()
+        if base is not None and not path.is_absolute():
+            path = base / path
+        try:
+            secrets["webhook"] = path.read_bytes().strip()
+        except OSError as exc:
+            problems.append(f"{where}.webhook_secret_file: cannot read {path}: {exc.strerror}")
         else:
-            path = Path(settings.webhook_secret_file).expanduser()
-            if base is not None and not path.is_absolute():
-                path = base / path
-            try:
-                secrets["webhook"] = path.read_bytes().strip()
-            except OSError as exc:
-                problems.append(f"{where}.webhook_secret_file: cannot read {path}: "
-                                f"{exc.strerror}")
-            else:
-                if not secrets["webhook"]:
-                    problems.append(f"{where}.webhook_secret_file: {path} is empty")
+            if not secrets["webhook"]:
+                problems.append(f"{where}.webhook_secret_file: {path} is empty")
     if settings.redis_password_env:
-        value = os.environ.get(settings.redis_password_env, "")
-        if not value:
-            problems.append(f"{where}.redis_password_env: ${settings.redis_password_env} "
-                            "is not set")
-        secrets["redis"] = value.encode()
+        secrets["redis"] = _from_env(settings.redis_password_env,
+                                     f"{where}.redis_password_env", problems)
     return secrets, problems
 
 
