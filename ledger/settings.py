@@ -14,7 +14,7 @@ changes cannot both pass against the same old state; it does no I/O.
 
 from __future__ import annotations
 
-import fnmatch
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -55,10 +55,17 @@ class SettingsError(ValueError):
         super().__init__("; ".join(problems))
 
 
+def _pattern(key: str) -> re.Pattern[str]:
+    return re.compile("[^.]+".join(re.escape(part) for part in key.split("*")))
+
+
+_PATTERNS = [(_pattern(s.key), s) for s in SETTINGS]
+
+
 def lookup(key: str) -> Setting | None:
-    for setting in SETTINGS:
-        if setting.key == key or ("*" in setting.key and fnmatch.fnmatchcase(key, setting.key)
-                                  and "." not in key[setting.key.index("*"):].split(".")[0]):
+    """The registry entry for ``key`` ("*" stands for one dotted part, e.g. a token symbol)."""
+    for pattern, setting in _PATTERNS:
+        if pattern.fullmatch(key):
             return setting
     return None
 
