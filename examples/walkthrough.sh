@@ -14,9 +14,18 @@ SKYADDR=${SKYADDR:-2Wbi4wvxC4fkTYMsS2f6HaFfW4pafDjXcQW}
 PYTHON=${PYTHON:-python3}
 n=0
 
+quoted() {  # the command as one would type it: arguments with shell characters in '...'
+    local arg out=""
+    for arg in "$@"; do
+        if [[ $arg =~ ^[A-Za-z0-9_./:=@%+,-]+$ ]]; then out+=" $arg"
+        else out+=" '${arg//\'/\'\\\'\'}'"; fi
+    done
+    printf '%s' "${out# }"
+}
+
 step() {  # step "title" command...: print the step, the command and its answer ($ANSWER)
     n=$((n + 1))
-    printf '\n### %d. %s\n$ %s\n' "$n" "$1" "${*:2}"
+    printf '\n### %d. %s\n$ %s\n' "$n" "$1" "$(quoted "${@:2}")"
     ANSWER=$("${@:2}")
     printf '%s\n' "$ANSWER"
 }

@@ -65,6 +65,13 @@ def test_walkthrough_runs_and_each_answer_has_its_shape(teller):
     assert accounting["received"]["BTC"] == "0.00100000" and accounting["sent"] == "0.500000"
     assert health["status"] == "OK" and health["exchange"]["balance"]["coins"] == "99.500000"
     assert set(health) >= {"scanners", "address_pools", "warnings"}
+    # each printed command runs as printed (pasted into a shell): the status query, again
+    again = subprocess.run(["bash", "-c", steps[6][1].removeprefix("$ ")], capture_output=True,
+                           text=True, timeout=30)
+    assert [s["status"] for s in json.loads(again.stdout)["statuses"]] == ["done"]
+    bind_again = subprocess.run(["bash", "-c", steps[0][1].removeprefix("$ ")],
+                                capture_output=True, text=True, timeout=30)
+    assert json.loads(bind_again.stdout)["coin_type"] == "BTC"
 
 
 def test_walkthrough_runs_again_on_the_same_teller(tmp_path):
