@@ -61,8 +61,14 @@ def _document(title: str, description: str, paths: dict[str, Any],
             "paths": paths, "components": {"schemas": schemas or {}}}
 
 
-def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"required": True, "content": {"application/json": {"schema": schema}}}
+def _json_body(schema: dict[str, Any], example: Any = None) -> dict[str, Any]:
+    media: dict[str, Any] = {"schema": schema}
+    if example is not None:
+        media["example"] = example
+    return {"required": True, "content": {"application/json": media}}
+
+
+EXAMPLE_SKYADDR = "2Wbi4wvxC4fkTYMsS2f6HaFfW4pafDjXcQW"  # the Go teller's example address
 
 
 # -- public --------------------------------------------------------------------------------
@@ -85,6 +91,7 @@ BIND_ERRORS = {
 
 def public_document() -> dict[str, Any]:
     skyaddr = {"name": "skyaddr", "in": "query", "required": True, "schema": STR,
+               "example": EXAMPLE_SKYADDR,
                "description": "the buyer's receive address (`address` is accepted too)"}
     deposit_config = _obj({"enabled": BOOL, "confirmations_required": INT,
                            "fixed_exchange_rate": DEC, "passthrough_minimum_volume": DEC})
@@ -95,7 +102,8 @@ def public_document() -> dict[str, Any]:
                     {"200": _json(_obj({"deposit_address": STR, "coin_type": STR,
                                         "buy_method": STR})), **BIND_ERRORS},
                     requestBody=_json_body(_obj({"skyaddr": STR, "address": STR,
-                                                 "coin_type": STR}, ["coin_type"]))),
+                                                 "coin_type": STR}, ["coin_type"]),
+                                           {"skyaddr": EXAMPLE_SKYADDR, "coin_type": "BTC"})),
         **{m: _not_allowed("POST") for m in ("get", "put", "delete", "patch")},
     }
     status = {
@@ -194,9 +202,11 @@ def admin_document() -> dict[str, Any]:
                 "200": CHANGED, **BODY_ERRORS}, requestBody=_json_body({"oneOf": [
                     _obj({"key": STR, "value": {"type": ["string", "integer", "boolean"]}},
                          ["key", "value"]),
-                    _obj({"settings": {"type": "object", "minProperties": 1}}, ["settings"])]}))},
+                    _obj({"settings": {"type": "object", "minProperties": 1}}, ["settings"])]},
+                    {"key": "max_bound_addrs", "value": 3}))},
         "/api/settings/reset": {"post": _op("Back to the config file's value", {
-            "200": CHANGED, **BODY_ERRORS}, requestBody=_json_body(_obj({"key": STR}, ["key"])))},
+            "200": CHANGED, **BODY_ERRORS}, requestBody=_json_body(_obj({"key": STR}, ["key"]),
+                                                                {"key": "max_bound_addrs"}))},
         "/api/settings/audit": {"get": _op("Append-only log of runtime-setting changes", {
             "200": _json(_obj({"entries": {"type": "array", "items": AUDIT_ENTRY}})),
             "400": _error("Invalid limit: an integer 1..100000")}, parameters=[limit])},
