@@ -14,6 +14,7 @@ changes cannot both pass against the same old state; it does no I/O.
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import time
@@ -31,7 +32,7 @@ RESET = None  # the "new value" of a reset in ``change``
 @dataclass(frozen=True)
 class Setting:
     key: str  # the config key, as written in config.toml ("section.key"); may hold one "*"
-    kind: str  # "rate" | "bool" | "int"
+    kind: str  # "rate" | "bool" | "int" | "decimal" (stored as its string, e.g. a minimum)
     help: str
 
 
@@ -55,17 +56,15 @@ class SettingsError(ValueError):
         super().__init__("; ".join(problems))
 
 
+@functools.cache
 def _pattern(key: str) -> re.Pattern[str]:
     return re.compile("[^.]+".join(re.escape(part) for part in key.split("*")))
 
 
-_PATTERNS = [(_pattern(s.key), s) for s in SETTINGS]
-
-
 def lookup(key: str) -> Setting | None:
     """The registry entry for ``key`` ("*" stands for one dotted part, e.g. a token symbol)."""
-    for pattern, setting in _PATTERNS:
-        if pattern.fullmatch(key):
+    for setting in SETTINGS:
+        if _pattern(setting.key).fullmatch(key):
             return setting
     return None
 
@@ -97,6 +96,15 @@ def coerce(setting: Setting, value: Any) -> Any:
         if isinstance(value, str) and value.strip().lstrip("-").isdigit():
             return int(value.strip())
         raise ValueError("expected an integer")
+    if setting.kind == "decimal":
+        try:
+            number = Decimal(str(value).strip())
+        except ArithmeticError:
+            number = None
+        if isinstance(value, bool) or not isinstance(value, str | int | Decimal) \
+                or number is None or not number.is_finite():
+            raise ValueError("expected a decimal number such as \"0.005\"")
+        return str(number)
     if isinstance(value, bool) or not isinstance(value, str | int | Decimal) \
             or not str(value).strip():
         raise ValueError("expected a rate such as \"500\", \"0.5\" or \"2/3\"")

@@ -15,26 +15,32 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
-from ledger.settings import SETTINGS, SettingsError, SettingsStore, lookup
+import ledger.settings as registry
+from ledger.settings import SettingsError, SettingsStore, lookup
 
 from .config import Config, ConfigError, parse_rate, validate
 
 
 def _target(config: Config, key: str) -> tuple[Any, str] | None:
     """The object and attribute that hold ``key`` in ``config`` (None: no such token)."""
-    section, _, rest = key.partition(".")
-    if section == "eth_tokens":
-        symbol, _, attr = rest.partition(".")
-        token = next((t for t in config.eth_tokens if t.symbol == symbol), None)
-        return (token, attr) if token is not None else None
-    return getattr(config, section), rest
+    parts = key.split(".")
+    if parts[0] == "eth_tokens":
+        token = next((t for t in config.eth_tokens if t.symbol == parts[1]), None)
+        return (token, parts[2]) if token is not None else None
+    holder: Any = config
+    for part in parts[:-1]:  # "section.key", or deeper ("sky_exchanger.c2cx.key")
+        holder = getattr(holder, part)
+    return holder, parts[-1]
 
 
 def config_value(config: Config, key: str) -> Any:
+    """The value of ``key`` in ``config``, JSON-ready (a Decimal as its string)."""
     target = _target(config, key)
-    return getattr(*target) if target else None
+    value = getattr(*target) if target else None
+    return str(value) if isinstance(value, Decimal) else value
 
 
 def _apply(config: Config, values: dict[str, Any]) -> list[str]:
@@ -44,7 +50,9 @@ def _apply(config: Config, values: dict[str, Any]) -> list[str]:
         if target is None:
             problems.append(f"{key}: no such [[eth_tokens]] symbol in the config")
             continue
-        setattr(target[0], target[1], value)
+        current = getattr(*target)
+        # "decimal" settings are stored as strings (JSON); the config holds a Decimal
+        setattr(target[0], target[1], Decimal(value) if isinstance(current, Decimal) else value)
     return problems
 
 
@@ -82,7 +90,7 @@ class RuntimeSettings:
         _apply(self.config, values)
 
     def keys(self) -> list[str]:
-        names = [s.key for s in SETTINGS if "*" not in s.key]
+        names = [s.key for s in registry.SETTINGS if "*" not in s.key]
         names += [f"eth_tokens.{t.symbol}.rate" for t in self.file_config.eth_tokens]
         return names
 

@@ -153,3 +153,25 @@ rate = "3"
         assert resp.status_code == 400 and "not a runtime setting of this teller" in resp.text
     finally:
         t.close()
+
+
+def test_a_new_key_is_one_registry_entry(tmp_path, monkeypatch):
+    """What the passthrough minimum will be: a decimal key, added by one Setting entry."""
+    import ledger.settings as registry
+
+    monkeypatch.setattr(registry, "SETTINGS", (*registry.SETTINGS, registry.Setting(
+        "sky_exchanger.c2cx.btc_minimum_volume", "decimal", "test: a Decimal config key")))
+    t = start_teller(tmp_path)
+    try:
+        key = "sky_exchanger.c2cx.btc_minimum_volume"
+        assert _settings(t)[key] == {"value": "0.005", "source": "file", "file_value": "0.005"}
+        body = assert_json(t.post_json(t.admin, "/api/settings", {"key": key, "value": "0.01"}))
+        assert (body["changed"][0]["old"], body["changed"][0]["new"]) == ("0.005", "0.01")
+        config = assert_json(t.get(t.public, "/api/config"))
+        assert config["deposits"]["btc"]["passthrough_minimum_volume"] == "0.01"
+        resp = t.post_json(t.admin, "/api/settings", {"key": key, "value": "lots"})
+        assert resp.status_code == 400 and "expected a decimal number" in resp.text
+        t.restart()
+        assert _settings(t)[key]["value"] == "0.01"
+    finally:
+        t.close()
