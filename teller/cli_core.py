@@ -10,8 +10,13 @@ import logging
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from alerts.center import AlertCenter
+    from matchengine.config import CoreConfig
 
 log = logging.getLogger("teller.core")
 
@@ -73,14 +78,14 @@ def config_usage_error(problems: list[str], path: str) -> click.UsageError:
     return ConfigUsageError(str(TellerConfigError(problems, path)))
 
 
-def core_alerts(config: object, config_path: str) -> tuple[object, logging.Handler]:
+def core_alerts(config: CoreConfig, config_path: str) -> tuple[AlertCenter, logging.Handler]:
     """The core's alert center from core.toml's [alerts]; its handler on the root logger."""
     import alerts
     from alerts.config import build_center, read_secrets
     from alerts.handler import AlertHandler
     from matchengine.config import ConfigError
 
-    settings = config.alerts  # type: ignore[attr-defined]
+    settings = config.alerts
     secrets, problems = read_secrets(settings, Path(config_path).parent)
     if problems:
         raise ConfigError(problems)
@@ -91,12 +96,12 @@ def core_alerts(config: object, config_path: str) -> tuple[object, logging.Handl
     return center, handler
 
 
-def _serve(config: object, data_dir: str, http_addr: str | None) -> None:
+def _serve(config: CoreConfig, data_dir: str, http_addr: str | None) -> None:
     from exchangecore import open_core
     from matchengine.rpcserver import RpcServer
     from matchengine.service import RecoveryError
 
-    addr = http_addr or config.http_addr  # type: ignore[attr-defined]
+    addr = http_addr or config.http_addr
     host, _, port = addr.rpartition(":")
     if not host or not port.isdigit() or int(port) > 65535:
         raise click.ClickException(f"--http-addr must be host:port, got {addr!r}")
