@@ -170,3 +170,38 @@ check_period = 0.05
         assert "sold out" in alert["message"], alert
     finally:
         t.close()
+
+
+def test_core_failed_commit_alerts(tmp_path, redis_server):
+    """The operation log cannot be written (its LMDB environment is gone): the core stops
+    acknowledging writes, and the alert reaches Redis through the log handler."""
+    import logging
+
+    from alerts.center import AlertCenter
+    from alerts.handler import AlertHandler
+    from alerts.sinks import RedisSink
+    from matchengine.errors import CoreError
+
+    center = AlertCenter([RedisSink("127.0.0.1", redis_server.port, "alert:message")],
+                         service="core")
+    handler = AlertHandler(center)
+    logging.getLogger().addHandler(handler)
+    service = open_core(core_config(), tmp_path / "core")
+    try:
+        service.call("balance.update", [1, "BTC", "deposit", 1, "1", {}])
+        service.store.env.close()  # a disk that went away, as far as LMDB can tell
+        try:
+            service.call("balance.update", [1, "BTC", "deposit", 2, "1", {}])
+        except CoreError as exc:
+            assert exc.code == 2
+        wait_until(lambda: redis_server.messages(), message="the commit alert")
+        [alert] = redis_server.messages()
+        assert alert["service"] == "core" and alert["state"] == "firing"
+        assert "operation log commit failed after operation 1" in alert["message"]
+    finally:
+        logging.getLogger().removeHandler(handler)
+        center.close()
+        try:
+            service.stop()
+        except Exception:  # noqa: BLE001 - its store is closed under it on purpose
+            pass
