@@ -115,3 +115,21 @@ def test_core_empty_400s_are_logged(tmp_path, caplog):
         assert "empty 400: the body is not a JSON-RPC request (as viabtc)" in messages
     finally:
         core.close()
+
+
+def test_no_two_commands_share_a_help_text():
+    import click
+
+    helps: dict[str, str] = {}
+
+    def walk(command: click.Command, path: str) -> None:
+        text = (command.help or "").strip()
+        assert text, f"{path} has no help"
+        assert text not in helps, f"{path} repeats the help of {helps.get(text)}"
+        helps[text] = path
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, f"{path} {name}")
+
+    walk(cli, "teller")
+    json_help = CliRunner().invoke(cli, ["tool", "newaddresses", "--help"]).output
+    assert "eth_addresses" in json_help  # not a copy of newbtcaddress's BTC-only wording
