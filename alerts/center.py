@@ -1,9 +1,11 @@
 """Deduplication, rate limit and resolution of alerts; hands each message to every sink.
 
 A *kind* names one condition ("scanner.BTC.unreachable", "log:exchanger.processor:payout ...").
-The first ``fire`` of a kind is sent at once; repeats while it is firing are counted, and sent
-at most once per ``min_interval`` (with ``repeats`` = how many were held back), so a flapping
-node cannot flood anyone's inbox. ``resolve`` of a firing kind sends one "resolved" message.
+The first ``fire`` of a kind is sent at once; repeats are counted and sent at most once per
+``min_interval`` (with ``repeats`` = how many were held back). ``resolve`` of a kind the
+operator was told is firing sends one "resolved" message at once; a firing that follows it
+within ``min_interval`` is held like a repeat, so a flapping node costs at most one firing and
+one resolved message per interval, not a flood.
 Sinks deliver in their own threads: ``fire`` and ``resolve`` never block on I/O.
 """
 
@@ -46,9 +48,9 @@ class Sink(Protocol):
 
 @dataclass
 class _State:
-    firing: bool = False
-    last_sent: float = 0.0
-    held: int = 0  # repeats not yet reported
+    sent: str = ""  # the state of the last message sent: what the operator believes
+    last_sent: float = float("-inf")
+    held: int = 0  # firings not yet reported
     message: str = ""
 
 
@@ -67,39 +69,45 @@ class AlertCenter:
         self.suppressed = 0
 
     def fire(self, kind: str, message: str) -> bool:
-        """Condition ``kind`` holds; True when a message went out (False: held back)."""
+        """Condition ``kind`` holds; True when a message went out (False: held back).
+
+        Held back: a repeat within ``min_interval`` of the kind's last message, and also a
+        firing that follows its own "resolved" that closely (a flapping condition costs at
+        most one firing and one resolved message per interval; the repeats are counted).
+        """
         now = self.clock()
         with self._lock:
             state = self._states.setdefault(kind, _State())
-            if state.firing and now - state.last_sent < self.min_interval:
+            state.message = message
+            if now - state.last_sent < self.min_interval:
                 state.held += 1
-                state.message = message
                 self.suppressed += 1
                 return False
             alert = Alert(kind, "firing", message, self.service, self.host, int(now), state.held)
-            state.firing, state.last_sent, state.held, state.message = True, now, 0, message
+            state.sent, state.last_sent, state.held = "firing", now, 0
             self.sent += 1
         self._dispatch(alert)
         return True
 
     def resolve(self, kind: str, message: str = "") -> bool:
-        """Condition ``kind`` has ended; True when a "resolved" message went out."""
+        """Condition ``kind`` has ended; True when a "resolved" message went out (only when
+        the last message said it was firing: a resolved is never rate-limited away)."""
         now = self.clock()
         with self._lock:
             state = self._states.get(kind)
-            if state is None or not state.firing:
+            if state is None or state.sent != "firing":
                 return False
             alert = Alert(kind, "resolved", message or f"resolved: {state.message}",
                           self.service, self.host, int(now), state.held)
-            state.firing, state.held = False, 0
+            state.sent, state.last_sent, state.held = "resolved", now, 0
             self.sent += 1
         self._dispatch(alert)
         return True
 
     def firing(self) -> dict[str, str]:
-        """Kinds firing now, with their last message."""
+        """Kinds the operator was last told are firing, with their last message."""
         with self._lock:
-            return {k: s.message for k, s in self._states.items() if s.firing}
+            return {k: s.message for k, s in self._states.items() if s.sent == "firing"}
 
     def _dispatch(self, alert: Alert) -> None:
         for sink in self.sinks:

@@ -147,3 +147,20 @@ def test_redis_outage_is_retried_until_it_is_back(redis_server):
     wait_until(lambda: sink.delivered == 1, message="the retried delivery")
     assert [m["kind"] for m in redis_server.messages()] == ["core.commit"]
     center.close()
+
+
+def test_a_flapping_condition_costs_two_messages_per_interval(redis_server):
+    clock = Clock()
+    center = AlertCenter([RedisSink("127.0.0.1", redis_server.port, "k")], min_interval=60,
+                         clock=clock)
+    for _ in range(10):  # down, up, down, up ... every 5 s for 50 s
+        center.fire("scanner.BTC.unreachable", "down")
+        clock.now += 2.5
+        center.resolve("scanner.BTC.unreachable", "up")
+        clock.now += 2.5
+    clock.now += 60
+    assert center.fire("scanner.BTC.unreachable", "down again")  # past the interval: sent
+    wait_until(lambda: len(redis_server.messages("k")) == 3, message="3 messages")
+    sent = [(m["state"], m["repeats"]) for m in redis_server.messages("k")]
+    assert sent == [("firing", 0), ("resolved", 0), ("firing", 9)]
+    center.close()
