@@ -89,8 +89,11 @@ class _Target:
             config = load_config(self.config_path)
         except ConfigError as exc:
             raise click.UsageError(str(exc)) from None
+        data_dir = Path(self.data_dir or "").expanduser()
+        if not (data_dir / config.dbfile).exists():  # a typo must not create a data dir
+            raise click.ClickException(f"{data_dir} holds no teller data ({config.dbfile})")
         try:
-            storage = Storage(Path(self.data_dir or "").expanduser(), db_name=config.dbfile)
+            storage = Storage(data_dir, db_name=config.dbfile)
         except StorageError as exc:
             raise click.ClickException(f"{exc} (a running teller: drop -d to use its admin "
                                        "API)") from None

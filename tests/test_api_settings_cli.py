@@ -48,6 +48,9 @@ def test_cli_on_a_stopped_tellers_data_dir(tmp_path):
         locked = admin("get", *local)  # the running teller holds the data dir
         assert locked.exit_code == 1 and "drop -d to use its admin API" in locked.output
         t.stop()
+        typo = admin("get", "-d", str(tmp_path / "nope"), "-c", str(t.config_path))
+        assert typo.exit_code == 1 and "holds no teller data" in typo.output
+        assert not (tmp_path / "nope").exists()
         result = admin("set", "bind_enabled", "false", *local)
         assert result.output == "teller.bind_enabled: true -> false\n", result.output
         bad = admin("set", "sky_btc_exchange_rate", "1/0", *local)
