@@ -9,20 +9,23 @@ CONFIG ?= config.toml
 
 venv: $(VENV)/.installed
 
+# The first install takes a few minutes: say so, and let pip list each package as it goes.
 $(VENV)/.installed: pyproject.toml
+	@echo "==> creating $(VENV) and installing teller and its test tools (first run only: a few minutes)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install --progress-bar on -e '.[test]'
+	@echo "==> $(VENV) is ready; later runs start at once"
 	touch $@
 
 ## run: start the teller in dummy mode on loopback with the shipped config.toml
 run: venv
 	$(BIN)/teller run -c $(CONFIG) -d $(DATA_DIR)
 
-## tools: the external programs the tests drive (litecoind, wrk, chromium from apt; anvil,
-## solc from npm). The browser tests use Debian's chromium through Playwright.
+## tools: the external programs the tests drive (litecoind, wrk, chromium, redis-server from
+## apt; anvil, solc from npm). The browser tests use Debian's chromium through Playwright.
 tools: node_modules/.installed
-	@missing=""; for tool in litecoind wrk chromium; do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	@missing=""; for tool in litecoind wrk chromium redis-server; do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing$$missing (apt)"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \

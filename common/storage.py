@@ -43,6 +43,7 @@ DATABASES = (
     "scanner",  # scanner: per-chain cursor, recent block hashes, pending deposits
     "sender",  # sender: backend state (dummy chain, ERC-20 nonces)
     "audit",  # teller: "<seq:016x>" -> operator action (review decisions), append-only
+    "settings",  # ledger: runtime setting overrides ("value/<key>") and their audit log
 )
 
 

@@ -572,7 +572,7 @@ class Exchanger:
 
     def _note_sender_error(self, error: str) -> None:
         if error != self.sender_error:
-            log.error("sender: %s", error)
+            log.error("sender: %s", error, extra={"alert_kind": "sender.error"})
         self.sender_error = error
 
     def _finish_with_error(self, key: str, error: str, kind: str) -> bool:

@@ -213,7 +213,7 @@ class DepositStore:
                 "error": "", "error_kind": "",
                 "deposit": {"coin_type": dep.coin_type, "address": dep.address,
                             "value": dep.value, "height": dep.height, "tx": dep.tx,
-                            "n": dep.n, "processed": True},
+                            "n": dep.n, "processed": False},  # Go's value
                 "block_hash": dep.block_hash, "payout_id": "", "attempts": 0,
                 "next_attempt_at": 0, "last_error": "", "review_reason": "",
             }

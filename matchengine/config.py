@@ -17,6 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from alerts.settings import AlertSettings, parse_alerts
 from common.decimals import parse
 
 ASSET_NAME_MAX = 15
@@ -131,6 +132,7 @@ class CoreConfig:
     snapshot_interval: float = 3600.0
     extra: dict[str, Any] = field(default_factory=dict)
     ws: WsConfig = field(default_factory=WsConfig)
+    alerts: AlertSettings = field(default_factory=AlertSettings)  # [alerts], as in config.toml
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -245,13 +247,15 @@ def from_dict(data: dict[str, Any]) -> CoreConfig:
         markets[name] = MarketConfig(name, str(stock), stock_prec, str(money), money_prec,
                                      fee_prec, min_amount)
     ws = ws_from_dict(data.get("ws", {}), problems)
+    alert_settings, alert_problems = parse_alerts(data.get("alerts", {}))
+    problems.extend(alert_problems)
     for key in data:
-        if key not in ("core", "assets", "markets", "ws"):
+        if key not in ("core", "assets", "markets", "ws", "alerts"):
             problems.append(f"[{key}] is not a known section")
     if problems:
         raise ConfigError(problems)
     return CoreConfig(list(assets.values()), list(markets.values()), http_addr, float(interval),  # float-ok: seconds
-                      ws=ws)
+                      ws=ws, alerts=alert_settings)
 
 
 def load(path: str | Path) -> CoreConfig:

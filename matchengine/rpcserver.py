@@ -26,11 +26,14 @@ import socket
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from matchengine.errors import CoreError
 from matchengine.http import JSON, STATUS, RpcRequest, parse_request
+from matchengine.metrics import CoreMetrics
+from matchengine.openrpc import openrpc_bytes
 from matchengine.service import REPLY_TIMEOUT
 
 log = logging.getLogger(__name__)
@@ -40,6 +43,7 @@ MAX_HEAD = 64 << 10
 MAX_CHUNK_LINE = 1024  # a chunk-size line with its extensions
 MAX_CHUNKED = MAX_HEAD + 2 * MAX_BODY  # bytes buffered for one chunked request, framing too
 READ_SIZE = 256 << 10
+PROMETHEUS = "text/plain; version=0.0.4; charset=utf-8"
 HISTORY_THREADS = 4
 
 
@@ -114,6 +118,11 @@ class RpcServer:
         self._history = ThreadPoolExecutor(HISTORY_THREADS, thread_name_prefix="core-read")
         self._stopping = False
         self._thread: threading.Thread | None = None
+        metrics = CoreMetrics(service)
+        self.get_routes: dict[str, Callable[[], tuple[str, bytes]]] = {
+            "/metrics": lambda: (PROMETHEUS, metrics.render().encode()),
+            "/openrpc.json": lambda: (JSON, openrpc_bytes()),
+        }
 
     @property
     def url(self) -> str:
@@ -330,11 +339,18 @@ class RpcServer:
                                                      and connection != "keep-alive")
         conn.busy = True
         if method != "POST":
+            route = self.get_routes.get(parts[1]) if method == "GET" else None
+            if route is not None:  # /metrics, /openrpc.json
+                content_type, text = route()
+                self._send(conn, _response(200, text, content_type, conn.close_after))
+                return
+            log.info("empty 400 for %s %s: only JSON-RPC POSTs (as viabtc)", method, parts[1])
             self._answer(conn, 400, b"")
             return
         try:
             request = parse_request(body)
             if request is None:
+                log.info("empty 400: the body is not a JSON-RPC request (as viabtc)")
                 self._answer(conn, 400, b"")
             else:
                 conn.request, conn.since = request, time.monotonic()

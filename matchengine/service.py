@@ -75,6 +75,20 @@ class _Group:
         self.done = done  # called with `out` once every write of the group is on disk
 
 
+class CommitStats:
+    """Operation-log commits (each one LMDB fsync): count, total and slowest seconds."""
+
+    __slots__ = ("count", "seconds", "max_seconds")
+
+    def __init__(self) -> None:
+        self.count, self.seconds, self.max_seconds = 0, 0.0, 0.0
+
+    def add(self, seconds: float) -> None:
+        self.count += 1
+        self.seconds += seconds
+        self.max_seconds = max(self.max_seconds, seconds)
+
+
 class _Commit:
     """One writer batch waiting for the disk: its log entries, keys, rows and callers."""
 
@@ -187,6 +201,8 @@ class CoreService:
         self._stopping = False
         self._failed: str | None = None
         self._last_snapshot = time.monotonic()
+        self.snapshot_written_at: float | None = None  # wall time of this process's last one
+        self.commit_stats = CommitStats()
         self._snapshot_wanted = threading.Event()
         self._snapshot_lock = threading.Lock()
         self._snapshot_done: threading.Event | None = None
@@ -457,8 +473,10 @@ class CoreService:
         oplog = [entry for item in items for entry in item.oplog]
         if oplog and self._failed != "commit failed":
             try:
+                started = time.perf_counter()
                 self.store.commit(oplog, [k for item in items for k in item.idem],
                                   [item.rows for item in items if item.rows is not None])
+                self.commit_stats.add(time.perf_counter() - started)  # /metrics: fsync latency
             except Exception:
                 # State in memory is ahead of disk: stop accepting anything.
                 self._failed = "commit failed"
@@ -518,6 +536,7 @@ class CoreService:
                     if self._closed:
                         return
                     self.store.put_snapshot(oper_id, value)
+                self.snapshot_written_at = time.time()
                 log.info("snapshot at operation %d (%d bytes)", oper_id, len(value))
             except Exception:
                 log.exception("snapshot at operation %d failed notice=WATCH", oper_id)

@@ -158,7 +158,8 @@ class ChainScanner(abc.ABC):
                 level = logging.ERROR if failures in (1, 10) or failures % 100 == 0 else \
                     logging.DEBUG
                 log.log(level, "%s node error (attempt %d): %s; cursor kept, retrying",
-                        self.chain, failures, exc)
+                        self.chain, failures, exc,
+                        extra={"alert_kind": f"scanner.{self.chain}.unreachable"})
             except ReorgTooDeep as exc:
                 failures += 1
                 self._update_health(last_error=str(exc))

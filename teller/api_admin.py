@@ -23,6 +23,7 @@ from exchanger.review import ReviewError, review_deposit
 from ledger.accounting import Accounting, accounting
 from ledger.status import Status
 
+from .api_settings import register_settings_routes
 from .config import resolve_path
 from .console_api import paged_deposits, register_console_api
 from .context import services
@@ -144,6 +145,7 @@ def review() -> Response:
 def init_app(app: Flask, service: Service) -> None:
     """Register the admin routes on ``app``, the console's API and the console's pages."""
     app.register_blueprint(admin)
+    register_settings_routes(app, service)
     register_console_api(app, service)
     cfg = service.config
     web = cfg.web.static_dir

@@ -342,6 +342,7 @@ def config_report(service: Service) -> dict[str, Any]:
         "max_decimals": ex.max_decimals,
         "deposits": deposits,
         "payout_token": service.sender.token,
+        "settings": service.settings.view(public=True),  # new: effective value, source
     }
 
 
@@ -358,6 +359,7 @@ def health_report(service: Service) -> dict[str, Any]:
         coins, hours = format_units(0, sender.decimals), "0"
         warnings.append(f"sender balance unavailable: {exc}")
     scanners = {coin: scanner.health() for coin, scanner in service.scanners.items()}
+    scanners.update(dummy_scanner_health(service))
     for coin, info in scanners.items():
         if not info.get("node_reachable", True):
             warnings.append(f"{coin} node unreachable: {info.get('last_error', '')}")
@@ -391,3 +393,16 @@ def health_report(service: Service) -> dict[str, Any]:
         "address_pools": {coin: service.pool.remaining(coin) for coin in service.pool_coins()},
         "warnings": warnings,
     }
+
+
+def dummy_scanner_health(service: Service) -> dict[str, Any]:
+    """Coins the dummy scanner serves: "scanning" by hand through the dummy API, always up."""
+    cfg = service.config
+    if service.dummy_scanner is None:
+        return {}
+    return {coin: {"dummy": True, "node_reachable": True, "tip": None, "cursor_height": None,
+                   "lag_blocks": None,
+                   "confirmations_required": cfg.scanner_for(coin).confirmations_required,
+                   "last_error": ""}
+            for coin in ("BTC", "ETH", "LTC")
+            if cfg.coin_enabled(coin) and cfg.dummy_scanner_for(coin)}

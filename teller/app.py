@@ -15,6 +15,7 @@ from flask import Flask
 from . import api_admin, api_dummy, api_public
 from .context import EXTENSION
 from .http import install_error_handlers
+from .openapi import register_openapi
 
 if TYPE_CHECKING:
     from .config import Config
@@ -38,5 +39,6 @@ def create_app(config: Config, services: Service, surface: str = "public") -> Fl
     app = Flask(f"teller.{surface}", static_folder=None)
     app.extensions[EXTENSION] = services
     install_error_handlers(app, method_not_allowed)
+    register_openapi(app, surface)
     module.init_app(app, services)
     return app

@@ -28,8 +28,19 @@ class ConfigUsageError(click.UsageError):
     """A config that cannot run; shown as a usage error so the exit code is 2."""
 
 
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    """``--version``: the package version and the git commit, as /api/health shows it."""
+    if not value or ctx.resilient_parsing:
+        return
+    from .service import _git_version
+
+    click.echo(f"teller, version {_git_version()}")
+    ctx.exit()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="teller")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True,
+              callback=_print_version, help="Show the version (with the git commit) and exit.")
 def cli() -> None:
     """teller: sell a token for BTC, ETH or LTC deposits, with exactly-once payouts.
 
@@ -100,6 +111,7 @@ def run_command(config_path: str, data_dir: str) -> None:
 
 def _register_commands() -> None:
     """Command groups that live in their own modules."""
+    from .cli_admin import admin_group
     from .cli_btcsim import btcsim_command
     from .cli_core import core_group
     from .cli_tool import tool_group
@@ -108,6 +120,7 @@ def _register_commands() -> None:
     tool_group.add_command(btcsim_command, "btcsim")
     cli.add_command(tool_group, "tool")
     cli.add_command(core_group, "core")
+    cli.add_command(admin_group, "admin")
 
 
 _register_commands()

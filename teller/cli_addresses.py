@@ -18,7 +18,7 @@ from addrs.files import AddressFileError, load_address_file
 
 @click.command("addaddresses")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--coin", required=True, type=click.Choice(["BTC", "LTC", "ETH"]),
+@click.option("--coin", required=True, type=click.Choice(["BTC", "LTC", "ETH"], case_sensitive=False),
               help="Which pool the addresses go to.")
 @click.option("--network", default="mainnet", show_default=True,
               type=click.Choice(["mainnet", "testnet", "regtest"]),

@@ -15,7 +15,10 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
-    from matchengine.config import WsConfig
+    from alerts.center import AlertCenter
+    from matchengine.config import CoreConfig, WsConfig
+
+log = logging.getLogger("teller.core")
 
 DEFAULT_DIR = "~/.teller-core"
 
@@ -49,9 +52,7 @@ def run_command(config_path: str, data_dir: str, http_addr: str | None,
     or corruption), then serves JSON-RPC. Every write is on disk before its reply. On
     SIGTERM/SIGINT it drains queued requests, commits them and exits.
     """
-    from exchangecore import CoreNode, ListenError
     from matchengine.config import ConfigError, load
-    from matchengine.service import RecoveryError
 
     # Requests hop between the HTTP loop, writer and committer threads; the default 5 ms GIL
     # switch interval turns each hop into a wait under load.
@@ -61,7 +62,49 @@ def run_command(config_path: str, data_dir: str, http_addr: str | None,
     try:
         config = load(config_path)
     except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise config_usage_error(exc.problems, config_path) from None
+    try:
+        center = core_alerts(config, config_path)
+    except ConfigError as exc:
+        raise config_usage_error(exc.problems, config_path) from None
+    try:
+        _serve(config, data_dir, http_addr, ws_addr)
+    finally:
+        logging.getLogger().removeHandler(center[1])
+        center[0].close()
+
+
+def config_usage_error(problems: list[str], path: str) -> click.UsageError:
+    """The teller's style for a config that cannot run: every problem, exit 2."""
+    from .cli import ConfigUsageError
+    from .config import ConfigError as TellerConfigError
+
+    return ConfigUsageError(str(TellerConfigError(problems, path)))
+
+
+def core_alerts(config: CoreConfig, config_path: str) -> tuple[AlertCenter, logging.Handler]:
+    """The core's alert center from core.toml's [alerts]; its handler on the root logger."""
+    import alerts
+    from alerts.config import build_center, read_secrets
+    from alerts.handler import AlertHandler
+    from matchengine.config import ConfigError
+
+    settings = config.alerts
+    secrets, problems = read_secrets(settings, Path(config_path).parent)
+    if problems:
+        raise ConfigError(problems)
+    center = build_center(settings, secrets, service="core")
+    handler = AlertHandler(center)
+    logging.getLogger().addHandler(handler)
+    alerts.install(center)
+    return center, handler
+
+
+def _serve(config: CoreConfig, data_dir: str, http_addr: str | None,
+           ws_addr: str | None) -> None:
+    from exchangecore import CoreNode, ListenError
+    from matchengine.service import RecoveryError
+
     addr = http_addr or config.http_addr
     host, _, port = addr.rpartition(":")
     if not host or not port.isdigit() or int(port) > 65535:
@@ -70,6 +113,7 @@ def run_command(config_path: str, data_dir: str, http_addr: str | None,
     try:
         node = CoreNode(config, _data_dir(data_dir), host.strip("[]"), int(port), ws_config)
     except RecoveryError as exc:
+        log.error("cannot start the exchange core: %s notice=WATCH", exc)  # -> alert sinks
         raise click.ClickException(f"{exc} notice=WATCH") from None
     except ListenError as exc:
         raise click.ClickException(str(exc.strerror)) from None
@@ -183,7 +227,7 @@ def ws_command(config_path: str, core_url: str | None, events_url: str | None,
 
 @core_group.command("snapshot")
 @click.option("-d", "--dir", "data_dir", default=DEFAULT_DIR, show_default=True,
-              help="Data directory of the core.")
+              help="Data directory of the core (running or not).")
 def snapshot_command(data_dir: str) -> None:
     """Write a snapshot of balances, open orders and id counters now.
 
@@ -217,8 +261,9 @@ def snapshot_command(data_dir: str) -> None:
 
 @core_group.command("prune")
 @click.option("-d", "--dir", "data_dir", default=DEFAULT_DIR, show_default=True,
-              help="Data directory of the core.")
-@click.option("--yes", is_flag=True, help="Do not ask before deleting.")
+              help="Data directory of the core (safe while it runs).")
+@click.option("--yes", is_flag=True,
+              help="Do not ask before deleting (needed without a terminal: cron, scripts).")
 def prune_command(data_dir: str, yes: bool) -> None:
     """Delete operation-log entries no kept snapshot needs, to bound the log's growth.
 
@@ -244,8 +289,16 @@ def prune_command(data_dir: str, yes: bool) -> None:
         upto = snapshots[0]
         count = upto - first + 1
         if not yes:
-            click.confirm(f"delete the log entries of operations {first}..{upto} "
-                          f"({count} entries) from {path}?", abort=True)
+            question = (f"delete the log entries of operations {first}..{upto} "
+                        f"({count} entries) from {path}?")
+            try:
+                agreed = click.confirm(question)
+            except click.Abort:  # end of input: run from cron or a script, no terminal
+                raise click.ClickException(
+                    "nothing deleted: no answer to the confirmation (no terminal?); run "
+                    "`teller core prune --yes` to prune without asking") from None
+            if not agreed:
+                raise click.ClickException("nothing deleted")
         deleted = 0
         with click.progressbar(length=count, label="pruning the operation log",
                                file=sys.stderr) as bar:

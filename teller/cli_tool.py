@@ -42,7 +42,9 @@ tool_group = click.Group(
     help=(
         "Deposit-address helpers: derive address files from a watch-only BIP32 extended public "
         "key (newaddresses), from a seed for tests and demos (newbtcaddress, newltcaddress, "
-        "newethaddress), and check an address file (checkaddresses)."
+        "newethaddress), check an address file (checkaddresses) and add one to a data "
+        "directory's pool (addaddresses); and a bitcoind-compatible block simulator for tests "
+        "and benchmarks (btcsim)."
     ),
 )
 
@@ -113,7 +115,9 @@ _start_type = click.IntRange(min=0, max=2**31 - 1)
 @click.option("--start", type=_start_type, default=0, show_default=True,
               help="First receive index i.")
 @click.option("-n", "count", type=_count_type, required=True, help="Number of addresses.")
-@click.option("--json", "as_json", is_flag=True, help='Print {"btc_addresses": [...]} JSON.')
+@click.option("--json", "as_json", is_flag=True,
+              help='Print JSON named after the coin: {"btc_addresses": [...]}, '
+                   '{"ltc_addresses": ...} or {"eth_addresses": ...}.')
 @click.option("-o", "output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write to FILE atomically instead of stdout (.json suffix => JSON).")
 def newaddresses_command(

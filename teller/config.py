@@ -24,6 +24,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from alerts.settings import AlertSettings, parse_alerts
+
 COINS = ("BTC", "ETH", "SKY", "LTC")
 BUY_METHODS = ("direct", "passthrough")
 SENDER_BACKENDS = ("dummy", "skycoin", "erc20")
@@ -310,6 +312,7 @@ class Config:
     admin_panel: AdminSection = field(default_factory=AdminSection)
     dummy: DummySection = field(default_factory=DummySection)
     passthrough: PassthroughSection = field(default_factory=PassthroughSection)
+    alerts: AlertSettings = field(default_factory=AlertSettings)  # new: alerts/config.py
     source: str = ""  # the file this config came from (not a TOML key)
 
     # -- derived views used by the rest of the code --------------------------------------
@@ -420,7 +423,11 @@ def _fill(obj: Any, data: dict[str, Any], prefix: str, problems: list[str]) -> N
             continue
         hint = hints[key]
         current = getattr(obj, key)
-        if dataclasses.is_dataclass(current):
+        if key == "alerts" and obj.__class__ is Config:  # shared with core.toml: its own parser
+            settings, found = parse_alerts(value, where)
+            problems.extend(found)
+            setattr(obj, key, settings)
+        elif dataclasses.is_dataclass(current):
             if not isinstance(value, dict):
                 problems.append(f"{where}: expected a [{where}] table")
                 continue

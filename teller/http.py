@@ -86,9 +86,13 @@ class Server:
         # Proxy headers (X-Forwarded-For/-Proto) reach the app untouched: waitress strips them
         # by default, which would make web.behind_proxy inert. The public app trusts them only
         # when behind_proxy is set; no other app reads them.
-        self._server = waitress.create_server(app, host=host, port=port, threads=threads,
-                                              ident="teller", channel_timeout=60,
-                                              clear_untrusted_proxy_headers=False)
+        try:
+            self._server = waitress.create_server(app, host=host, port=port, threads=threads,
+                                                  ident="teller", channel_timeout=60,
+                                                  clear_untrusted_proxy_headers=False)
+        except OSError as exc:  # name the address: "Address already in use" alone says nothing
+            raise OSError(exc.errno, f"{name} API cannot listen on {addr}: "
+                                     f"{exc.strerror or exc}") from None
         self.host = host
         self.port: int = self._server.effective_port
         self._thread = threading.Thread(target=self._server.run, name=f"http-{name}",

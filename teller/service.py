@@ -24,14 +24,17 @@ from common.units import COIN_DECIMALS
 from exchanger.passthrough import PassthroughBuyer, PassthroughSettings
 from exchanger.processor import Exchanger, ExchangerSettings
 from ledger.intake import DepositIntake
+from ledger.settings import SettingsStore
 from ledger.store import DepositStore
 from scanner.dummy import DummyScanner
 from sender.base import Sender
 from sender.dummy import DummySender
 
 from . import __version__
+from .alerting import TellerAlerts
 from .config import Config, ConfigError, resolve_path
 from .http import Server
+from .runtime_settings import RuntimeSettings
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +64,8 @@ class Service:
         failpoints.arm_from_env(self.data_dir)
         self.storage = Storage(self.data_dir, db_name=config.dbfile)
         try:
+            # Runtime overrides first: everything built below reads the effective config.
+            self.settings = RuntimeSettings(config, SettingsStore(self.storage, clock=clock))
             self.pool = AddressPool(self.storage)
             self._load_address_files()
             self.store = DepositStore(self.storage, self.pool, clock=clock,
@@ -71,9 +76,11 @@ class Service:
             self.exchanger = Exchanger(self.store, self.sender, self._exchanger_settings(),
                                        clock=clock, buyer=self.buyer)
             self.store.on_change = self.exchanger.wake
+            self.settings.on_apply.append(self._settings_applied)
             self.dummy_scanner = DummyScanner(self.intake, config.network_for,
                                               config.pool_coin) if config.dummy.scanner else None
             self.scanners: dict[str, Any] = self._make_scanners()
+            self.alerts = TellerAlerts(self)
         except Exception:
             self.storage.close()
             raise
@@ -155,11 +162,21 @@ class Service:
             replace_after=float(self.config.sender.replace_after),
             token_decimals={t.symbol: t.decimals for t in self.config.eth_tokens})
 
+    def _settings_applied(self, config: Config) -> None:
+        """A runtime setting changed: the parts holding their own copy take the new value."""
+        ex = config.sky_exchanger
+        self.exchanger.settings.max_decimals = ex.max_decimals
+        self.exchanger.settings.send_enabled = ex.send_enabled
+        if hasattr(self.sender, "max_decimals"):
+            self.sender.max_decimals = ex.max_decimals
+        self.exchanger.wake()
+
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self, *, serve: bool = True) -> None:
         from .app import create_app
 
+        self.alerts.start()
         self.exchanger.start()
         for scanner in self.scanners.values():
             scanner.start()
@@ -179,6 +196,7 @@ class Service:
         if self._stopped.is_set():
             return
         self._stopped.set()
+        self.alerts.stop_watching()  # no condition checks against parts being stopped
         for server in reversed(self.servers):
             server.stop()
         for scanner in self.scanners.values():
@@ -187,6 +205,7 @@ class Service:
         self.sender.close()
         self.storage.close()
         log.info("teller stopped")
+        self.alerts.stop()
 
     def server(self, name: str) -> Server:
         return next(s for s in self.servers if s.name == name)

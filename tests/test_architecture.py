@@ -17,7 +17,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("common", "ledger", "addrs", "scanner", "exchanger", "sender", "matchengine",
-            "marketdata", "wsgateway", "exchangecore", "teller", "tools")
+            "marketdata", "wsgateway", "exchangecore", "alerts", "teller", "tools")
 
 # (importer, imported): edges that must never exist.
 FORBIDDEN_EDGES = {
@@ -27,6 +27,7 @@ FORBIDDEN_EDGES = {
     ("marketdata", "matchengine"), ("matchengine", "wsgateway"), ("marketdata", "wsgateway"),
     ("matchengine", "exchangecore"), ("marketdata", "exchangecore"),
     ("wsgateway", "exchangecore"),
+    *(("alerts", pkg) for pkg in PACKAGES if pkg not in ("alerts", "common")),
     *((pkg, "teller") for pkg in PACKAGES if pkg != "teller"),
     *(("common", pkg) for pkg in PACKAGES if pkg != "common"),
 }
