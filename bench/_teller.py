@@ -26,7 +26,8 @@ class BenchTeller(TellerProcess):
     """A started teller with ``addresses`` BTC deposit addresses in its pool."""
 
     def __init__(self, addresses: int, *, coins: str = "100000000",
-                 max_outputs: int = 1, autoconfirm: bool = False) -> None:
+                 max_outputs: int = 1, autoconfirm: bool = False,
+                 config: dict[str, dict[str, object]] | None = None) -> None:
         deriver, _ = deriver_from_seed("BTC", MNEMONIC)
         super().__init__(Path(tempfile.mkdtemp(prefix="teller-bench-")),
                          deriver.addresses(0, addresses), config={
@@ -34,5 +35,6 @@ class BenchTeller(TellerProcess):
                              "sky_exchanger": {"tx_confirmation_check_wait": "1s"},
                              "sender": {"max_outputs": max_outputs},
                              "dummy": {"sender_coins": coins,
-                                       "sender_autoconfirm": autoconfirm}})
+                                       "sender_autoconfirm": autoconfirm},
+                             **(config or {})})
         self.start(timeout=30)

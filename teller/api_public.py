@@ -26,6 +26,7 @@ from ledger.store import BindError, BindLimitReached, PoolEmpty
 from .config import resolve_path
 from .http import error_response, install_error_handlers, json_body, json_response
 from .jsonbody import BodyError, decode_object, string_field
+from .respcache import cache_get_responses
 from .throttle import Throttle, client_ip
 
 if TYPE_CHECKING:
@@ -254,7 +255,8 @@ def create_public_app(service: Service) -> Flask:
         start_response("200 OK", headers)
         return [answer]
 
-    app.wsgi_app = status_fast_path  # type: ignore[method-assign]
+    app.wsgi_app = cache_get_responses(  # type: ignore[method-assign]
+        status_fast_path, ("/api/config", "/api/health"), version=service.storage.version)
 
     @app.route("/api/config", methods=["GET"])
     def config() -> Response:

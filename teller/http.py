@@ -1,30 +1,56 @@
-"""Serving the teller's Flask apps with waitress, in threads, with a clean stop.
+"""Serving the teller's Flask apps with granian (a Rust HTTP server) in threads, and its guards.
 
 Also the response conventions every teller HTTP surface shares (the Go teller's ``httputil``):
 a 200 is pretty-printed JSON, anything else a plain-text message plus a newline — including
 the 404s, 405s and 500s Flask would otherwise render as HTML (``install_error_handlers``).
+
+Why granian, not waitress (issue 14, measured with bench/api.py): waitress parses HTTP and runs
+its connection loop in Python, which capped /api/status at ~4,900 req/s and /api/config at
+~2,300 on this machine, and its 100-connection limit let 100 idle sockets lock everyone out.
+granian's HTTP layer (hyper on tokio) holds thousands of idle connections for free, drops a
+client that is slow to send its headers, answers ``Expect: 100-continue`` only when the app
+reads a body, and calls the WSGI app on a small pool of Python threads.
+
+What granian leaves to us (``guard``): it calls the app *before* the body has arrived, and a
+read of ``wsgi.input`` blocks until the client sends it. So a body is read here, before the
+app runs: refused from ``Content-Length`` when it announces more than ``MAX_BODY_BYTES``,
+read on a separate reader pool with a deadline (``BODY_TIMEOUT``), and at most
+``BODY_READS_PER_IP`` reads in flight per client address, so slowly dripping bodies cannot
+hold the Python threads every other request needs.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import resource
+import socket
 import threading
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
-import waitress
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 log = logging.getLogger(__name__)
 
-# waitress logs a WARNING for every queued request under load; it is not a problem.
-logging.getLogger("waitress.queue").setLevel(logging.ERROR)
-
 
 # Every request body the APIs take (a bind, a review, a dummy deposit) is well under 1 KiB.
 MAX_BODY_BYTES = 1 << 20
+# A body must arrive within this many seconds of the request's headers.
+BODY_TIMEOUT = 10.0
+# Bodies being received at once: per client address, and over the whole process (the reader
+# threads wait on the network with the GIL released; they cost memory, not CPU).
+BODY_READS_PER_IP = 8
+BODY_READS_TOTAL = 256
+# A client must send its request headers within this many milliseconds (granian's timer).
+HEADER_READ_TIMEOUT_MS = 10_000
+# Python threads running the apps, per server.
+APP_THREADS = 16
 
 
 def json_body(data: Any) -> bytes:
@@ -67,54 +93,165 @@ def install_error_handlers(app: Flask, method_not_allowed: str = "Method Not All
         return error_response(500, "Internal Server Error")
 
 
+def _plain(start_response: Callable[..., Any], status: str, message: str,
+           headers: Iterable[tuple[str, str]] = ()) -> list[bytes]:
+    body = (message + "\n").encode()
+    start_response(status, [("Content-Type", "text/plain; charset=utf-8"),
+                            ("Content-Length", str(len(body))), *headers])
+    return [body]
+
+
+class BodyGuard:
+    """WSGI middleware: the request body, whole and bounded, before the app sees the request.
+
+    Shared by every server of one process, so the per-address caps hold across the ports.
+    """
+
+    def __init__(self, max_bytes: int = MAX_BODY_BYTES, timeout: float = BODY_TIMEOUT,
+                 per_ip: int = BODY_READS_PER_IP, total: int = BODY_READS_TOTAL) -> None:
+        self.max_bytes, self.timeout, self.per_ip = max_bytes, timeout, per_ip
+        self._readers = ThreadPoolExecutor(total, thread_name_prefix="http-body")
+        self._total = total
+        self._lock = threading.Lock()
+        self._reading: Counter[str] = Counter()
+
+    def wrap(self, app: Callable[..., Any]) -> Callable[..., Any]:
+        def guarded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+            length_text = environ.get("CONTENT_LENGTH") or ""
+            chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+            if not length_text and not chunked:
+                environ["wsgi.input"] = io.BytesIO(b"")
+                return app(environ, start_response)
+            length = -1
+            if length_text:
+                if not length_text.isdigit():
+                    return _plain(start_response, "400 Bad Request", "Invalid Content-Length")
+                if len(length_text) > 12 or int(length_text) > self.max_bytes:
+                    # from the header alone: nothing of the body is read
+                    return _plain(start_response, "413 Request Entity Too Large",
+                                  "Request Entity Too Large", [("Connection", "close")])
+                length = int(length_text)
+            if length == 0:
+                environ["wsgi.input"] = io.BytesIO(b"")
+                return app(environ, start_response)
+            body = self._read(environ, length)
+            if isinstance(body, tuple):
+                return _plain(start_response, *body, [("Connection", "close")])
+            environ["wsgi.input"] = io.BytesIO(body)
+            environ["CONTENT_LENGTH"] = str(len(body))
+            environ.pop("HTTP_TRANSFER_ENCODING", None)
+            return app(environ, start_response)
+
+        return guarded
+
+    def _read(self, environ: dict[str, Any], length: int) -> bytes | tuple[str, str]:
+        ip = environ.get("REMOTE_ADDR") or ""
+        with self._lock:
+            if self._reading[ip] >= self.per_ip or sum(self._reading.values()) >= self._total:
+                return "503 Service Unavailable", "Too many request bodies in progress"
+            self._reading[ip] += 1
+        stream = environ["wsgi.input"]
+        limit = self.max_bytes + 1
+        future = self._readers.submit(self._read_all, stream, length if length >= 0 else limit)
+        future.add_done_callback(lambda _: self._release(ip))
+        try:
+            body = future.result(timeout=self.timeout)
+        except FutureTimeout:
+            return "408 Request Timeout", "Request body not received in time"
+        except OSError:
+            return "400 Bad Request", "Request body could not be read"
+        if len(body) > self.max_bytes:
+            return "413 Request Entity Too Large", "Request Entity Too Large"
+        if length >= 0 and len(body) < length:
+            return "400 Bad Request", "Request body shorter than Content-Length"
+        return body
+
+    @staticmethod
+    def _read_all(stream: Any, size: int) -> bytes:
+        parts, got = [], 0
+        while got < size:
+            chunk = stream.read(size - got)
+            if not chunk:
+                break
+            parts.append(chunk)
+            got += len(chunk)
+        return b"".join(parts)
+
+    def _release(self, ip: str) -> None:
+        with self._lock:
+            self._reading[ip] -= 1
+            if self._reading[ip] <= 0:
+                del self._reading[ip]
+
+
+_GUARD: BodyGuard | None = None
+_GUARD_LOCK = threading.Lock()
+
+
+def body_guard() -> BodyGuard:
+    """The process's one BodyGuard (made on first use)."""
+    global _GUARD
+    with _GUARD_LOCK:
+        if _GUARD is None:
+            _GUARD = BodyGuard()
+        return _GUARD
+
+
+def _raise_fd_limit() -> None:
+    """Idle connections cost a file descriptor each: take the hard limit (Linux allows it)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else 65536
+    if soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):
+            pass
+
+
 def split_hostport(addr: str) -> tuple[str, int]:
     host, _, port = addr.rpartition(":")
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
 class Server:
-    """One waitress server on ``host:port`` (port 0 picks a free one) in a daemon thread.
+    """One granian server on ``host:port`` (port 0 picks a free one) in a daemon thread.
 
-    ``stop`` closes the sockets from the server's own thread: closing them under its running
-    ``select`` makes the loop die with EBADF.
+    The listening socket is bound here, so the port is known (and taken) before ``start``;
+    every request passes through the process's ``BodyGuard`` first. Proxy headers
+    (X-Forwarded-For/-Proto) reach the app untouched: the public app trusts them only when
+    ``web.behind_proxy`` is set; no other app reads them.
     """
 
     def __init__(self, app: Callable[..., Any], addr: str, name: str,
-                 threads: int = 16) -> None:
+                 threads: int = APP_THREADS, backlog: int = 1024) -> None:
+        from .granian_embed import EmbeddedWorker  # granian loads a Rust extension: on use
+
+        _raise_fd_limit()
         host, port = split_hostport(addr)
         self.name = name
-        # Proxy headers (X-Forwarded-For/-Proto) reach the app untouched: waitress strips them
-        # by default, which would make web.behind_proxy inert. The public app trusts them only
-        # when behind_proxy is set; no other app reads them.
-        self._server = waitress.create_server(app, host=host, port=port, threads=threads,
-                                              ident="teller", channel_timeout=60,
-                                              clear_untrusted_proxy_headers=False)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+            sock.listen(backlog)
+        except OSError:
+            sock.close()
+            raise
         self.host = host
-        self.port: int = self._server.effective_port
-        self._thread = threading.Thread(target=self._server.run, name=f"http-{name}",
-                                        daemon=True)
+        self.port: int = sock.getsockname()[1]
+        self._worker = EmbeddedWorker(body_guard().wrap(app), sock, name, threads=threads,
+                                      backlog=backlog,
+                                      header_read_timeout_ms=HEADER_READ_TIMEOUT_MS)
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
     def start(self) -> None:
-        self._thread.start()
+        self._worker.start()
         log.info("%s API listening on %s", self.name, self.url)
 
     def stop(self, timeout: float = 5.0) -> None:
-        server = self._server
-        server.task_dispatcher.shutdown(timeout=timeout)
-
-        def close_all() -> None:
-            for channel in list(server._map.values()):
-                channel.close()
-
-        try:
-            server.trigger.pull_trigger(close_all)
-        except OSError:  # the trigger is closed: the loop has already ended
-            close_all()
-        self._thread.join(timeout)
-        if self._thread.is_alive():  # the loop did not run our thunk in time: close from here
-            close_all()
-            self._thread.join(timeout)
+        self._worker.stop(timeout)

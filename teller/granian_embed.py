@@ -1,0 +1,66 @@
+"""Running one granian WSGI worker on a socket we opened, in a thread of this process.
+
+granian's public entry points spawn worker processes that import the app by name; the teller's
+apps share one in-process ``Service`` (LMDB environment, exchanger, sender), so we drive its
+worker directly, as granian's own thread-mode server (``granian/server/mt.py``) does. These
+are granian internals: the version is pinned in pyproject.toml and tests/test_api_hardening_*
+run against it.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from granian._futures import _new_cbscheduler
+from granian._granian import SocketHolder, WorkerSignal, WSGIWorker
+from granian._loops import loops
+from granian.constants import HTTPModes
+from granian.http import HTTP1Settings
+from granian.wsgi import _callback_wrapper
+
+log = logging.getLogger(__name__)
+
+# granian's default TLS tuple with TLS off (TLS is a reverse proxy's job here).
+_NO_TLS = (False, None, None, None, "tls1.3", None, [], False)
+
+
+class EmbeddedWorker:
+    """A granian HTTP/1.1 worker serving ``app`` on ``sock`` until ``stop``."""
+
+    def __init__(self, app: Callable[..., Any], sock: socket.socket, name: str, *,
+                 threads: int, backlog: int, header_read_timeout_ms: int) -> None:
+        self._fd = sock.detach()  # granian owns the descriptor from here and closes it on stop
+        self._signal = WorkerSignal()
+        self._done = threading.Event()
+        self._error: BaseException | None = None
+        http1 = HTTP1Settings(header_read_timeout=header_read_timeout_ms, keep_alive=True)
+        self._args = (app, threads, backlog, http1)
+        self._thread = threading.Thread(target=self._run, name=f"http-{name}", daemon=True)
+
+    def _run(self) -> None:
+        app, threads, backlog, http1 = self._args
+        try:
+            loop = loops.get("auto")
+            callback = _callback_wrapper(app, {}, None)
+            worker = WSGIWorker(1, (None, SocketHolder(self._fd, False, backlog)), None,
+                                1, 1, threads, 30, backlog, HTTPModes.http1.value, http1,
+                                None, None, *_NO_TLS, (None, None))
+            scheduler = _new_cbscheduler(loop, callback, impl_asyncio=False)
+            worker.serve_str(scheduler, loop, self._signal)
+        except BaseException as exc:  # noqa: BLE001 - a dead server must be visible in the log
+            self._error = exc
+            log.error("HTTP server %s stopped: %r", self._thread.name, exc, exc_info=exc)
+        finally:
+            self._done.set()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float) -> None:
+        self._signal.set()
+        self._done.wait(timeout)
+        self._thread.join(timeout)
