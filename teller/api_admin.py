@@ -1,4 +1,4 @@
-"""The operators' admin API (``admin_panel.host``, loopback by default; no auth, as in Go).
+"""The operators' admin API (``admin_panel.host``, loopback by default; access rules: access.py).
 
 The Go teller's monitor routes with their shapes — /api/deposit-addresses, /api/deposits,
 /api/deposits/errored, /api/accounting, /api/backup — with its bugs fixed (per-coin
@@ -22,6 +22,7 @@ from common.units import COIN_DECIMALS, format_units
 from ledger.status import STORED_STATUSES, Status
 from ledger.store import Conflict
 
+from .access import install_admin_guard
 from .http import error_response, install_error_handlers, json_response
 from .jsonbody import BodyError, decode_object, string_field
 
@@ -118,6 +119,7 @@ def create_admin_app(service: Service) -> Flask:
     cfg = service.config
     app = Flask("teller.admin", static_folder=None)
     install_error_handlers(app)
+    install_admin_guard(app, service.config)
 
     @app.get("/api/deposit-addresses")
     def deposit_addresses() -> Response:

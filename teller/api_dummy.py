@@ -14,7 +14,8 @@ from flask import Flask, Response, request
 from scanner.dummy import DummyDepositError
 from sender.dummy import DummySender
 
-from .http import error_response, install_error_handlers, json_response
+from .access import install_host_check
+from .http import error_response, install_error_handlers, json_response, split_hostport
 
 if TYPE_CHECKING:
     from .service import Service
@@ -51,6 +52,7 @@ def create_dummy_app(service: Service) -> Flask:
     app = Flask("teller.dummy", static_folder=None)
     install_error_handlers(app)
     cfg = service.config
+    install_host_check(app, split_hostport(cfg.dummy.http_addr)[0], [])
 
     if service.dummy_scanner is not None:
         @app.route("/dummy/scanner/deposit", methods=["GET", "POST"])

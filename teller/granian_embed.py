@@ -32,23 +32,26 @@ class EmbeddedWorker:
     """A granian HTTP/1.1 worker serving ``app`` on ``sock`` until ``stop``."""
 
     def __init__(self, app: Callable[..., Any], sock: socket.socket, name: str, *,
-                 threads: int, backlog: int, header_read_timeout_ms: int) -> None:
+                 threads: int, backlog: int, max_connections: int,
+                 header_read_timeout_ms: int) -> None:
         self._fd = sock.detach()  # granian owns the descriptor from here and closes it on stop
         self._signal = WorkerSignal()
         self._done = threading.Event()
         self._error: BaseException | None = None
         http1 = HTTP1Settings(header_read_timeout=header_read_timeout_ms, keep_alive=True)
-        self._args = (app, threads, backlog, http1)
+        self._args = (app, threads, backlog, max_connections, http1)
         self._thread = threading.Thread(target=self._run, name=f"http-{name}", daemon=True)
 
     def _run(self) -> None:
-        app, threads, backlog, http1 = self._args
+        app, threads, backlog, max_connections, http1 = self._args
         try:
             loop = loops.get("auto")
             callback = _callback_wrapper(app, {}, None)
+            # (worker id, socket, ipc, runtime threads, blocking threads, Python threads, their
+            # idle timeout, backpressure = connections handled at once, ...)
             worker = WSGIWorker(1, (None, SocketHolder(self._fd, False, backlog)), None,
-                                1, 1, threads, 30, backlog, HTTPModes.http1.value, http1,
-                                None, None, *_NO_TLS, (None, None))
+                                1, 1, threads, 30, max_connections, HTTPModes.http1.value,
+                                http1, None, None, *_NO_TLS, (None, None))
             scheduler = _new_cbscheduler(loop, callback, impl_asyncio=False)
             worker.serve_str(scheduler, loop, self._signal)
         except BaseException as exc:  # noqa: BLE001 - a dead server must be visible in the log

@@ -11,12 +11,15 @@ granian's HTTP layer (hyper on tokio) holds thousands of idle connections for fr
 client that is slow to send its headers, answers ``Expect: 100-continue`` only when the app
 reads a body, and calls the WSGI app on a small pool of Python threads.
 
-What granian leaves to us (``guard``): it calls the app *before* the body has arrived, and a
-read of ``wsgi.input`` blocks until the client sends it. So a body is read here, before the
-app runs: refused from ``Content-Length`` when it announces more than ``MAX_BODY_BYTES``,
-read on a separate reader pool with a deadline (``BODY_TIMEOUT``), and at most
-``BODY_READS_PER_IP`` reads in flight per client address, so slowly dripping bodies cannot
-hold the Python threads every other request needs.
+What granian leaves to us (``BodyGuard``): it calls the app *before* the body has arrived, and
+a read of ``wsgi.input`` blocks until the client sends it. So a body is read here, before the
+app runs: refused from ``Content-Length`` when it announces more than ``MAX_BODY_BYTES``, and
+at most ``BODY_READS_PER_IP`` reads in flight per client address and ``BODY_READS_TOTAL`` in
+all, half the Python threads, so slowly dripping bodies can never hold the threads that every
+GET needs (past a cap: 503 at once). There is no body deadline: granian cannot abandon a
+pending read (answering while one is pending blocks its thread with the GIL held), so a read
+ends when the body is complete or the client goes; a reverse proxy's body timeout (nginx
+``client_body_timeout``) bounds it in production.
 """
 
 from __future__ import annotations
@@ -29,8 +32,6 @@ import socket
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from flask import Flask, Response, request
@@ -41,16 +42,16 @@ log = logging.getLogger(__name__)
 
 # Every request body the APIs take (a bind, a review, a dummy deposit) is well under 1 KiB.
 MAX_BODY_BYTES = 1 << 20
-# A body must arrive within this many seconds of the request's headers.
-BODY_TIMEOUT = 10.0
-# Bodies being received at once: per client address, and over the whole process (the reader
-# threads wait on the network with the GIL released; they cost memory, not CPU).
+# Python threads running the apps, per server (an idle one costs memory, not CPU).
+APP_THREADS = 64
+# Bodies being received at once per server: per client address, and in all.
 BODY_READS_PER_IP = 8
-BODY_READS_TOTAL = 256
+BODY_READS_TOTAL = APP_THREADS // 2
 # A client must send its request headers within this many milliseconds (granian's timer).
 HEADER_READ_TIMEOUT_MS = 10_000
-# Python threads running the apps, per server.
-APP_THREADS = 16
+# Connections one server handles at once (granian's "backpressure": past it, new connections
+# wait in the kernel's accept queue). Idle ones cost a descriptor and a few KiB, no thread.
+MAX_CONNECTIONS = 8192
 
 
 def json_body(data: Any) -> bytes:
@@ -102,18 +103,14 @@ def _plain(start_response: Callable[..., Any], status: str, message: str,
 
 
 class BodyGuard:
-    """WSGI middleware: the request body, whole and bounded, before the app sees the request.
+    """WSGI middleware: the request body, whole and bounded, before the app sees the request."""
 
-    Shared by every server of one process, so the per-address caps hold across the ports.
-    """
-
-    def __init__(self, max_bytes: int = MAX_BODY_BYTES, timeout: float = BODY_TIMEOUT,
-                 per_ip: int = BODY_READS_PER_IP, total: int = BODY_READS_TOTAL) -> None:
-        self.max_bytes, self.timeout, self.per_ip = max_bytes, timeout, per_ip
-        self._readers = ThreadPoolExecutor(total, thread_name_prefix="http-body")
-        self._total = total
+    def __init__(self, max_bytes: int = MAX_BODY_BYTES, per_ip: int = BODY_READS_PER_IP,
+                 total: int = BODY_READS_TOTAL) -> None:
+        self.max_bytes, self.per_ip, self.total = max_bytes, per_ip, total
         self._lock = threading.Lock()
         self._reading: Counter[str] = Counter()
+        self._in_flight = 0
 
     def wrap(self, app: Callable[..., Any]) -> Callable[..., Any]:
         def guarded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
@@ -131,10 +128,7 @@ class BodyGuard:
                     return _plain(start_response, "413 Request Entity Too Large",
                                   "Request Entity Too Large", [("Connection", "close")])
                 length = int(length_text)
-            if length == 0:
-                environ["wsgi.input"] = io.BytesIO(b"")
-                return app(environ, start_response)
-            body = self._read(environ, length)
+            body = self._read(environ, length) if length else b""
             if isinstance(body, tuple):
                 return _plain(start_response, *body, [("Connection", "close")])
             environ["wsgi.input"] = io.BytesIO(body)
@@ -147,19 +141,21 @@ class BodyGuard:
     def _read(self, environ: dict[str, Any], length: int) -> bytes | tuple[str, str]:
         ip = environ.get("REMOTE_ADDR") or ""
         with self._lock:
-            if self._reading[ip] >= self.per_ip or sum(self._reading.values()) >= self._total:
+            if self._reading[ip] >= self.per_ip or self._in_flight >= self.total:
                 return "503 Service Unavailable", "Too many request bodies in progress"
             self._reading[ip] += 1
-        stream = environ["wsgi.input"]
-        limit = self.max_bytes + 1
-        future = self._readers.submit(self._read_all, stream, length if length >= 0 else limit)
-        future.add_done_callback(lambda _: self._release(ip))
+            self._in_flight += 1
         try:
-            body = future.result(timeout=self.timeout)
-        except FutureTimeout:
-            return "408 Request Timeout", "Request body not received in time"
+            body = self._read_all(environ["wsgi.input"],
+                                  length if length >= 0 else self.max_bytes + 1)
         except OSError:
             return "400 Bad Request", "Request body could not be read"
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+                self._reading[ip] -= 1
+                if self._reading[ip] <= 0:
+                    del self._reading[ip]
         if len(body) > self.max_bytes:
             return "413 Request Entity Too Large", "Request Entity Too Large"
         if length >= 0 and len(body) < length:
@@ -176,25 +172,6 @@ class BodyGuard:
             parts.append(chunk)
             got += len(chunk)
         return b"".join(parts)
-
-    def _release(self, ip: str) -> None:
-        with self._lock:
-            self._reading[ip] -= 1
-            if self._reading[ip] <= 0:
-                del self._reading[ip]
-
-
-_GUARD: BodyGuard | None = None
-_GUARD_LOCK = threading.Lock()
-
-
-def body_guard() -> BodyGuard:
-    """The process's one BodyGuard (made on first use)."""
-    global _GUARD
-    with _GUARD_LOCK:
-        if _GUARD is None:
-            _GUARD = BodyGuard()
-        return _GUARD
 
 
 def _raise_fd_limit() -> None:
@@ -217,13 +194,15 @@ class Server:
     """One granian server on ``host:port`` (port 0 picks a free one) in a daemon thread.
 
     The listening socket is bound here, so the port is known (and taken) before ``start``;
-    every request passes through the process's ``BodyGuard`` first. Proxy headers
+    every request passes through its own ``BodyGuard`` first (caps per server: the admin
+    port's bodies never wait behind the public port's). Proxy headers
     (X-Forwarded-For/-Proto) reach the app untouched: the public app trusts them only when
     ``web.behind_proxy`` is set; no other app reads them.
     """
 
     def __init__(self, app: Callable[..., Any], addr: str, name: str,
-                 threads: int = APP_THREADS, backlog: int = 1024) -> None:
+                 threads: int = APP_THREADS, backlog: int = 1024,
+                 max_connections: int = MAX_CONNECTIONS) -> None:
         from .granian_embed import EmbeddedWorker  # granian loads a Rust extension: on use
 
         _raise_fd_limit()
@@ -240,8 +219,8 @@ class Server:
             raise
         self.host = host
         self.port: int = sock.getsockname()[1]
-        self._worker = EmbeddedWorker(body_guard().wrap(app), sock, name, threads=threads,
-                                      backlog=backlog,
+        self._worker = EmbeddedWorker(BodyGuard().wrap(app), sock, name, threads=threads,
+                                      backlog=backlog, max_connections=max_connections,
                                       header_read_timeout_ms=HEADER_READ_TIMEOUT_MS)
 
     @property
