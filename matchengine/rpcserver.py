@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from matchengine.errors import CoreError
-from matchengine.http import JSON, STATUS, RpcRequest, parse_request
+from matchengine.http import JSON, STATUS, BatchTooLarge, RpcRequest, parse_request
 from matchengine.service import REPLY_TIMEOUT
 
 log = logging.getLogger(__name__)
@@ -343,6 +343,8 @@ class RpcServer:
                 else:
                     self.service.submit(request.calls,
                                         lambda results: self._post(conn, request, results))
+        except BatchTooLarge:
+            self._answer(conn, 413, b"")
         except Exception:
             log.exception("request failed notice=WATCH")
             conn.close_after = True
