@@ -1,4 +1,4 @@
-"""An in-process teller for tests: real ``Service``, real waitress servers, real LMDB.
+"""An in-process teller for tests: real ``Service``, real HTTP servers (granian), real LMDB.
 
 ``start_teller(tmp_path)`` writes a BTC (and ETH) address file and a config with the shipped
 ``config.toml``'s semantics — dummy scanner, dummy sender, every HTTP surface on
