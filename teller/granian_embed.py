@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -20,12 +21,36 @@ from granian._granian import SocketHolder, WorkerSignal, WSGIWorker
 from granian._loops import loops
 from granian.constants import HTTPModes
 from granian.http import HTTP1Settings
-from granian.wsgi import _callback_wrapper
+from granian.wsgi import Response, ResponseIterWrap
 
 log = logging.getLogger(__name__)
 
 # granian's default TLS tuple with TLS off (TLS is a reverse proxy's job here).
 _NO_TLS = (False, None, None, None, "tls1.3", None, [], False)
+
+
+# The fixed part of every request's environ. granian's own wrapper copies the whole process
+# environment into each request's environ, which would hand TELLER_ADMIN_TOKEN (and every other
+# secret in the environment) to any code that logs an environ; it also costs a bigger copy.
+_BASE_ENVIRON: dict[str, Any] = {
+    "GATEWAY_INTERFACE": "CGI/1.1", "SCRIPT_NAME": "", "SERVER_SOFTWARE": "teller",
+    "wsgi.errors": sys.stderr, "wsgi.input_terminated": True, "wsgi.multiprocess": False,
+    "wsgi.multithread": True, "wsgi.run_once": False, "wsgi.version": (1, 0),
+}
+
+
+def _wsgi_callback(app: Callable[..., Any]) -> Callable[[Any, dict[str, Any]], int]:
+    """What granian's worker calls per request (as granian.wsgi._callback_wrapper's runner)."""
+    def run(proto: Any, scope: dict[str, Any]) -> int:
+        response = Response()
+        result = app(_BASE_ENVIRON | scope, response)
+        if isinstance(result, list):
+            proto.response_bytes(response.status, response.headers, b"".join(result))
+        else:
+            proto.response_iter(response.status, response.headers, ResponseIterWrap(result))
+        return response.status
+
+    return run
 
 
 class EmbeddedWorker:
@@ -46,7 +71,7 @@ class EmbeddedWorker:
         app, threads, backlog, max_connections, http1 = self._args
         try:
             loop = loops.get("auto")
-            callback = _callback_wrapper(app, {}, None)
+            callback = _wsgi_callback(app)
             # (worker id, socket, ipc, runtime threads, blocking threads, Python threads, their
             # idle timeout, backpressure = connections handled at once, ...)
             worker = WSGIWorker(1, (None, SocketHolder(self._fd, False, backlog)), None,
