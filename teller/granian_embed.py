@@ -24,6 +24,8 @@ from granian.http import HTTP1Settings
 from granian.wsgi import Response, ResponseIterWrap
 
 log = logging.getLogger(__name__)
+# granian logs "Started/Stopping worker-1 runtime-1" at INFO for every port: noise here.
+logging.getLogger("_granian").setLevel(logging.WARNING)
 
 # granian's default TLS tuple with TLS off (TLS is a reverse proxy's job here).
 _NO_TLS = (False, None, None, None, "tls1.3", None, [], False)
