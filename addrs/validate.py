@@ -17,7 +17,6 @@ the tables of version bytes and HRPs live here.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 
 from bip_utils import Base58Decoder
@@ -257,19 +256,30 @@ def validate_skycoin_address(address: str) -> str:
     if not isinstance(address, str):
         raise InvalidAddress("Invalid base58 string")
     address = address.strip(" \t\n")
+    if address in _VALID_SKYCOIN:
+        return address
     problem = _skycoin_address_problem(address)
     if problem:
         raise InvalidAddress(problem)
+    if len(_VALID_SKYCOIN) >= _VALID_SKYCOIN_MAX:
+        _VALID_SKYCOIN.clear()
+    _VALID_SKYCOIN[address] = None
     return address
 
 
-@functools.lru_cache(maxsize=65536)
+# Addresses that passed, so wallets polling /api/status with the same address skip the base58
+# decode. Only accepted ones: a valid address is at most 35 characters, so the cache is bounded
+# in bytes too (caching every refused string let 1 MB garbage "addresses" grow the teller by
+# 500 MB, issue 14). Cleared when full; a dict's get/set are atomic under the GIL.
+_VALID_SKYCOIN: dict[str, None] = {}
+_VALID_SKYCOIN_MAX = 65536
+
+
 def _skycoin_address_problem(address: str) -> str:
-    """Why ``address`` is not a Skycoin address ("" if it is). Pure, so memoised: wallets
-    poll /api/status with the same address over and over."""
+    """Why ``address`` is not a Skycoin address ("" if it is)."""
     if not address:
         return "Invalid base58 string"
-    if any(c not in _BASE58_CHARS for c in address):
+    if not _BASE58_CHARS.issuperset(address):
         return "Invalid base58 character"
     if len(address) > _MAX_BASE58_LEN:  # cannot be 25 bytes; base58 decoding is quadratic
         return "Invalid address length"

@@ -25,7 +25,9 @@ ONE = Decimal(1)
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 _EXPONENTS = [Decimal(1).scaleb(-p) for p in range(0, 40)]
 # Parsed values by (text, prec): order streams repeat prices and fee rates, and a Decimal is
-# immutable, so a hit returns the same number a fresh parse would. Cleared when full.
+# immutable, so a hit returns the same number a fresh parse would. Cleared when full. Only
+# accepted numbers are kept (at most 100 characters each): refused input is never repeated by
+# an honest client, and keeping it let garbage fill the cache (issue 14).
 _PARSED: dict[tuple[str, int], Decimal | None] = {}
 _PARSED_MAX = 65536
 
@@ -44,7 +46,7 @@ def parse(text: str, prec: int) -> Decimal | None:
     except (KeyError, TypeError):
         pass
     value = _parse(text, prec)
-    if isinstance(text, str):
+    if value is not None:
         if len(_PARSED) >= _PARSED_MAX:
             _PARSED.clear()
         _PARSED[key] = value

@@ -22,6 +22,10 @@ from marketdata.localtime import EPOCH_DATE, DayCache, add_months, local_date, m
 
 SEC_MAX = 7 * 86400  # 1 s candles kept and queryable (marketprice sec_max)
 MIN_MAX = 365 * 86400  # 1 min candles kept and queryable (marketprice min_max)
+# Rows in one market.kline reply: the newest ones (a window's start is clipped as marketprice
+# clips it to retention). Deliberate difference from viabtc: a week of 1 s candles was 604,800
+# rows, tens of MB of reply from one call (issue 14); a week of 30 s candles (20,161) still fits.
+KLINE_MAX_ROWS = 30_000
 WEEK = 7 * 86400
 MONTH = 30 * 86400
 
@@ -116,8 +120,10 @@ def plan(interval: int, start: int, now: int
 
 
 def kline(feed: MarketFeed, start: int, end: int, interval: int, now: int) -> list[list]:
-    """market.kline rows for [start, end] (end already clipped to now and >= start)."""
+    """market.kline rows for [start, end] (end already clipped to now and >= start), at most
+    the newest ``KLINE_MAX_ROWS``."""
     name, buckets, start = plan(interval, start, now)
+    start = max(start, end - interval * KLINE_MAX_ROWS)  # calendar buckets: cut below
     if start > end:
         return []
     series: Series = getattr(feed, name)
@@ -157,4 +163,4 @@ def kline(feed: MarketFeed, start: int, end: int, interval: int, now: int) -> li
             flat = fmt(prev_close)  # type: ignore[arg-type]  # set: the first bucket traded
             rows.append([lo, flat, flat, flat, flat, "0", "0", market])
         lo, hi = buckets.after(lo, hi)
-    return rows
+    return rows[-KLINE_MAX_ROWS:]

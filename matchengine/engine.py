@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, insort
 from collections.abc import Callable, Iterator
-from decimal import Decimal, getcontext, localcontext, setcontext
+from decimal import ROUND_DOWN, Decimal, getcontext, localcontext, setcontext
 from typing import Any, TypeVar
 
 from common.decimals import CTX, ONE, ZERO, exponent, fmt, fmt_raw, fmt_shared
@@ -498,6 +498,19 @@ class Engine:
             ask, bid = maker, taker
             ask_fee = deal * maker.maker_fee
             bid_fee = amount * taker.taker_fee
+        # A fee finer than a balance can hold (prec_save of the asset it is paid in) is cut
+        # down to it: the fee debited is then exactly the fee reported in the deal, the order's
+        # deal_fee and the history. viabtc debits the exact product and rounds the balance
+        # down, losing the difference when stock_prec + money_prec + fee_prec > prec_save
+        # (issue 14). A fee that fits keeps its Decimal (and its printed digits) as it was.
+        if ask_fee:
+            cut = ask_fee.quantize(self.quantum[market.money], rounding=ROUND_DOWN)
+            if cut != ask_fee:
+                ask_fee = cut
+        if bid_fee:
+            cut = bid_fee.quantize(self.quantum[market.stock], rounding=ROUND_DOWN)
+            if cut != bid_fee:
+                bid_fee = cut
         t = taker.mtime  # one timestamp per operation (replayable)
         maker.mtime = t
         self.deal_id += 1

@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from matchengine.errors import CoreError
-from matchengine.http import JSON, STATUS, RpcRequest, parse_request
+from matchengine.http import JSON, STATUS, BatchTooLarge, RpcRequest, parse_request
 from matchengine.metrics import CoreMetrics
 from matchengine.openrpc import openrpc_bytes
 from matchengine.service import REPLY_TIMEOUT
@@ -359,6 +359,8 @@ class RpcServer:
                 else:
                     self.service.submit(request.calls,
                                         lambda results: self._post(conn, request, results))
+        except BatchTooLarge:
+            self._answer(conn, 413, b"")
         except Exception:
             log.exception("request failed notice=WATCH")
             conn.close_after = True

@@ -1,4 +1,4 @@
-"""The operators' admin API (``admin_panel.host``, loopback by default; no auth, as in Go).
+"""The operators' admin API (``admin_panel.host``, loopback by default; access rules: access.py).
 
 The Go teller's monitor routes with their shapes — /api/deposit-addresses, /api/deposits,
 /api/deposits/errored, /api/accounting, /api/backup — with its bugs fixed (per-coin
@@ -23,6 +23,7 @@ from exchanger.review import ReviewError, review_deposit
 from ledger.accounting import Accounting, accounting
 from ledger.status import Status
 
+from .access import install_admin_guard
 from .api_settings import register_settings_routes
 from .config import resolve_path
 from .console_api import paged_deposits, register_console_api
@@ -143,7 +144,9 @@ def review() -> Response:
 
 
 def init_app(app: Flask, service: Service) -> None:
-    """Register the admin routes on ``app``, the console's API and the console's pages."""
+    """Register the admin routes on ``app``, the console's API and the console's pages, all
+    behind the admin guard (Host check, token)."""
+    install_admin_guard(app, service.config)
     app.register_blueprint(admin)
     register_settings_routes(app, service)
     register_console_api(app, service)

@@ -14,8 +14,9 @@ from flask import Blueprint, Flask, Response, request
 from scanner.dummy import DummyDepositError
 from sender.dummy import DummySender
 
+from .access import install_host_check
 from .context import services
-from .http import error_response, json_response
+from .http import error_response, json_response, split_hostport
 
 if TYPE_CHECKING:
     from .service import Service
@@ -113,6 +114,7 @@ def confirm() -> Response:
 def init_app(app: Flask, service: Service) -> None:
     """Register what this teller has of the dummy API: the scanner route only with a dummy
     scanner, the sender routes only with the dummy sender (else they are 404s, as in Go)."""
+    install_host_check(app, split_hostport(service.config.dummy.http_addr)[0], [])
     bp = Blueprint("dummy", __name__)  # per app: which routes exist depends on the service
     if service.dummy_scanner is not None:
         bp.add_url_rule("/dummy/scanner/deposit", "scanner_deposit", scanner_deposit,

@@ -28,6 +28,7 @@ from .config import resolve_path
 from .context import config, services
 from .http import error_response, json_body, json_response
 from .jsonbody import BodyError, decode_object, string_field
+from .respcache import cache_get_responses
 from .throttle import Throttle, client_ip
 from .web_pages import register_buyer_page
 
@@ -274,7 +275,11 @@ def init_app(app: Flask, service: Service) -> None:
     app.register_blueprint(public)
     static_dir = resolve_path(cfg, cfg.web.static_dir) if cfg.web.static_dir else None
     register_buyer_page(app, service, Path(static_dir) if static_dir else None)
-    app.wsgi_app = _status_fast_path(service, state, app.wsgi_app)  # type: ignore[method-assign]
+    # /api/config and /api/health change on a write or with the clock: served from a cache of
+    # at most 1 s (teller.respcache), /api/status from its own fast path.
+    app.wsgi_app = cache_get_responses(  # type: ignore[method-assign,assignment]
+        _status_fast_path(service, state, app.wsgi_app), ("/api/config", "/api/health"),
+        version=service.storage.version)
 
 
 def _status_fast_path(service: Service, state: PublicState,

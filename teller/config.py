@@ -257,6 +257,9 @@ class WebSection:
 @dataclass
 class AdminSection:
     host: str = "127.0.0.1:7711"
+    token_file: str = ""  # new: a file holding the admin token (teller/access.py)
+    allowed_hosts: list[str] = field(default_factory=list)  # new: names the Host header may
+    # carry (empty = the bound host, localhost, 127.0.0.1, ::1)
 
 
 @dataclass
@@ -635,6 +638,9 @@ def validate(config: Config) -> list[str]:
     if web.throttle_duration <= 0:
         problems.append("web.throttle_duration: must be > 0")
     _check_hostport(config.admin_panel.host, "admin_panel.host", problems, required=True)
+    from .access import access_problems  # the admin token's rules live with the guard
+
+    problems.extend(access_problems(config))
     if config.dummy.scanner or config.dummy.sender:
         _check_hostport(config.dummy.http_addr, "dummy.http_addr", problems, required=True)
     for coin in config.dummy.scanner_coins:

@@ -1,30 +1,57 @@
-"""Serving the teller's Flask apps with waitress, in threads, with a clean stop.
+"""Serving the teller's Flask apps with granian (a Rust HTTP server) in threads, and its guards.
 
 Also the response conventions every teller HTTP surface shares (the Go teller's ``httputil``):
 a 200 is pretty-printed JSON, anything else a plain-text message plus a newline — including
 the 404s, 405s and 500s Flask would otherwise render as HTML (``install_error_handlers``).
+
+Why granian, not waitress (issue 14, measured with bench/api.py): waitress parses HTTP and runs
+its connection loop in Python, which capped /api/status at ~4,900 req/s and /api/config at
+~2,300 on this machine, and its 100-connection limit let 100 idle sockets lock everyone out.
+granian's HTTP layer (hyper on tokio) holds thousands of idle connections for free, drops a
+client that is slow to send its headers, answers ``Expect: 100-continue`` only when the app
+reads a body, and calls the WSGI app on a small pool of Python threads.
+
+What granian leaves to us (``BodyGuard``): it calls the app *before* the body has arrived, and
+a read of ``wsgi.input`` blocks until the client sends it. So a body is read here, before the
+app runs: refused from ``Content-Length`` when it announces more than ``MAX_BODY_BYTES``, and
+at most ``BODY_READS_PER_IP`` reads in flight per client address and ``BODY_READS_TOTAL`` in
+all, half the Python threads, so slowly dripping bodies can never hold the threads that every
+GET needs (past a cap: 503 at once). There is no body deadline: granian cannot abandon a
+pending read (answering while one is pending blocks its thread with the GIL held), so a read
+ends when the body is complete or the client goes; a reverse proxy's body timeout (nginx
+``client_body_timeout``) bounds it in production.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import resource
+import socket
 import threading
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from typing import Any
 
-import waitress
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 log = logging.getLogger(__name__)
 
-# waitress logs a WARNING for every queued request under load; it is not a problem.
-logging.getLogger("waitress.queue").setLevel(logging.ERROR)
-
 
 # Every request body the APIs take (a bind, a review, a dummy deposit) is well under 1 KiB.
 MAX_BODY_BYTES = 1 << 20
+# Python threads running the apps, per server (an idle one costs memory, not CPU).
+APP_THREADS = 64
+# Bodies being received at once per server: per client address, and in all.
+BODY_READS_PER_IP = 8
+BODY_READS_TOTAL = APP_THREADS // 2
+# A client must send its request headers within this many milliseconds (granian's timer).
+HEADER_READ_TIMEOUT_MS = 10_000
+# Connections one server handles at once (granian's "backpressure": past it, new connections
+# wait in the kernel's accept queue). Idle ones cost a descriptor and a few KiB, no thread.
+MAX_CONNECTIONS = 8192
 
 
 def json_body(data: Any) -> bytes:
@@ -67,58 +94,144 @@ def install_error_handlers(app: Flask, method_not_allowed: str = "Method Not All
         return error_response(500, "Internal Server Error")
 
 
+def _plain(start_response: Callable[..., Any], status: str, message: str,
+           headers: Iterable[tuple[str, str]] = ()) -> list[bytes]:
+    body = (message + "\n").encode()
+    start_response(status, [("Content-Type", "text/plain; charset=utf-8"),
+                            ("Content-Length", str(len(body))), *headers])
+    return [body]
+
+
+class BodyGuard:
+    """WSGI middleware: the request body, whole and bounded, before the app sees the request."""
+
+    def __init__(self, max_bytes: int = MAX_BODY_BYTES, per_ip: int = BODY_READS_PER_IP,
+                 total: int = BODY_READS_TOTAL) -> None:
+        self.max_bytes, self.per_ip, self.total = max_bytes, per_ip, total
+        self._lock = threading.Lock()
+        self._reading: Counter[str] = Counter()
+        self._in_flight = 0
+
+    def wrap(self, app: Callable[..., Any]) -> Callable[..., Any]:
+        def guarded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+            length_text = environ.get("CONTENT_LENGTH") or ""
+            chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+            if not length_text and not chunked:
+                environ["wsgi.input"] = io.BytesIO(b"")
+                return app(environ, start_response)
+            length = -1
+            if length_text:
+                if not length_text.isdigit():
+                    return _plain(start_response, "400 Bad Request", "Invalid Content-Length")
+                if len(length_text) > 12 or int(length_text) > self.max_bytes:
+                    # from the header alone: nothing of the body is read
+                    return _plain(start_response, "413 Request Entity Too Large",
+                                  "Request Entity Too Large", [("Connection", "close")])
+                length = int(length_text)
+            body = self._read(environ, length) if length else b""
+            if isinstance(body, tuple):
+                return _plain(start_response, *body, [("Connection", "close")])
+            environ["wsgi.input"] = io.BytesIO(body)
+            environ["CONTENT_LENGTH"] = str(len(body))
+            environ.pop("HTTP_TRANSFER_ENCODING", None)
+            return app(environ, start_response)
+
+        return guarded
+
+    def _read(self, environ: dict[str, Any], length: int) -> bytes | tuple[str, str]:
+        ip = environ.get("REMOTE_ADDR") or ""
+        with self._lock:
+            if self._reading[ip] >= self.per_ip or self._in_flight >= self.total:
+                return "503 Service Unavailable", "Too many request bodies in progress"
+            self._reading[ip] += 1
+            self._in_flight += 1
+        try:
+            body = self._read_all(environ["wsgi.input"],
+                                  length if length >= 0 else self.max_bytes + 1)
+        except OSError:
+            return "400 Bad Request", "Request body could not be read"
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+                self._reading[ip] -= 1
+                if self._reading[ip] <= 0:
+                    del self._reading[ip]
+        if len(body) > self.max_bytes:
+            return "413 Request Entity Too Large", "Request Entity Too Large"
+        if length >= 0 and len(body) < length:
+            return "400 Bad Request", "Request body shorter than Content-Length"
+        return body
+
+    @staticmethod
+    def _read_all(stream: Any, size: int) -> bytes:
+        parts, got = [], 0
+        while got < size:
+            chunk = stream.read(size - got)
+            if not chunk:
+                break
+            parts.append(chunk)
+            got += len(chunk)
+        return b"".join(parts)
+
+
+def _raise_fd_limit() -> None:
+    """Idle connections cost a file descriptor each: take the hard limit (Linux allows it)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else 65536
+    if soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):
+            pass
+
+
 def split_hostport(addr: str) -> tuple[str, int]:
     host, _, port = addr.rpartition(":")
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
 class Server:
-    """One waitress server on ``host:port`` (port 0 picks a free one) in a daemon thread.
+    """One granian server on ``host:port`` (port 0 picks a free one) in a daemon thread.
 
-    ``stop`` closes the sockets from the server's own thread: closing them under its running
-    ``select`` makes the loop die with EBADF.
+    The listening socket is bound here, so the port is known (and taken) before ``start``;
+    every request passes through its own ``BodyGuard`` first (caps per server: the admin
+    port's bodies never wait behind the public port's). Proxy headers
+    (X-Forwarded-For/-Proto) reach the app untouched: the public app trusts them only when
+    ``web.behind_proxy`` is set; no other app reads them.
     """
 
     def __init__(self, app: Callable[..., Any], addr: str, name: str,
-                 threads: int = 16) -> None:
+                 threads: int = APP_THREADS, backlog: int = 1024,
+                 max_connections: int = MAX_CONNECTIONS) -> None:
+        from .granian_embed import EmbeddedWorker  # granian loads a Rust extension: on use
+
+        _raise_fd_limit()
         host, port = split_hostport(addr)
         self.name = name
-        # Proxy headers (X-Forwarded-For/-Proto) reach the app untouched: waitress strips them
-        # by default, which would make web.behind_proxy inert. The public app trusts them only
-        # when behind_proxy is set; no other app reads them.
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
         try:
-            self._server = waitress.create_server(app, host=host, port=port, threads=threads,
-                                                  ident="teller", channel_timeout=60,
-                                                  clear_untrusted_proxy_headers=False)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+            sock.listen(backlog)
         except OSError as exc:  # name the address: "Address already in use" alone says nothing
+            sock.close()
             raise OSError(exc.errno, f"{name} API cannot listen on {addr}: "
                                      f"{exc.strerror or exc}") from None
         self.host = host
-        self.port: int = self._server.effective_port
-        self._thread = threading.Thread(target=self._server.run, name=f"http-{name}",
-                                        daemon=True)
+        self.port: int = sock.getsockname()[1]
+        self._worker = EmbeddedWorker(BodyGuard().wrap(app), sock, name, threads=threads,
+                                      backlog=backlog, max_connections=max_connections,
+                                      header_read_timeout_ms=HEADER_READ_TIMEOUT_MS)
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
     def start(self) -> None:
-        self._thread.start()
+        self._worker.start()
         log.info("%s API listening on %s", self.name, self.url)
 
     def stop(self, timeout: float = 5.0) -> None:
-        server = self._server
-        server.task_dispatcher.shutdown(timeout=timeout)
-
-        def close_all() -> None:
-            for channel in list(server._map.values()):
-                channel.close()
-
-        try:
-            server.trigger.pull_trigger(close_all)
-        except OSError:  # the trigger is closed: the loop has already ended
-            close_all()
-        self._thread.join(timeout)
-        if self._thread.is_alive():  # the loop did not run our thunk in time: close from here
-            close_all()
-            self._thread.join(timeout)
+        self._worker.stop(timeout)

@@ -76,6 +76,8 @@ def decode_object(raw: bytes) -> dict[str, Any]:
         value = json.loads(text) if text.strip() else None
     except json.JSONDecodeError:
         raise BodyError(_go_syntax_error(text)) from None
+    except ValueError:  # an integer past int()'s 4,300-digit limit (issue 14: it was a 500)
+        raise BodyError("number too long") from None
     if value is None and not text.strip():
         raise BodyError("EOF")
     if not isinstance(value, dict):

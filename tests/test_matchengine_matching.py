@@ -81,15 +81,17 @@ def test_fees_are_charged_in_the_asset_each_side_receives(engine):
     assert bal(engine, 1, "USDT") == ("299.7", "0")  # ask pays its maker fee in money
 
 
-def test_fee_on_the_balance_is_truncated_to_prec_save_but_kept_exact_on_the_order(engine):
+def test_a_fee_finer_than_prec_save_is_cut_and_debited_exactly_as_reported(engine):
+    """Issue 14 changed this from viabtc's behaviour (the order kept the exact 14-place fee,
+    0.00170566664961, while the balance was debited 0.00170566665: 3.9e-14 left the books)."""
     fund(engine, 1, "BTC", "1")
     fund(engine, 2, "USDT", "1000")
     limit(engine, 2, BID, "1", "3.01")
     taker = limit(engine, 1, ASK, "0.33333333", "3.01", taker="0.0017")
     assert fmt(taker.deal_money) == "1.0033333233"
-    assert fmt(taker.deal_fee) == "0.00170566664961"  # 14 places, full precision
-    # 1.0033333233 - 0.00170566664961 = 1.00162765665039, truncated to 12 places
-    assert bal(engine, 1, "USDT") == ("1.00162765665", "0")
+    assert fmt(taker.deal_fee) == "0.001705666649"  # 0.00170566664961 cut to 12 places
+    # 1.0033333233 - 0.001705666649 = 1.001627656651: exact, nothing truncated
+    assert bal(engine, 1, "USDT") == ("1.001627656651", "0")
 
 
 def test_market_buy_spends_money_and_leaves_dust(engine):

@@ -15,18 +15,14 @@ import io
 import logging
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 from bip_utils import SegwitBech32Encoder
 from playwright.sync_api import Browser, expect
 
 from sender.dummy import DummySender
-from teller.app import create_app
-from teller.http import Server
-from teller.web_pages import is_console_asset
 from tests.support.browser import DESKTOP, PHONE, open_page
-from tests.support.service import SKY_ADDR, TellerHarness, sky_address, start_teller
+from tests.support.service import BTC_ADDRESSES, SKY_ADDR, TellerHarness, sky_address, start_teller
 from tests.support.wait import wait_until
 from tests.support.web import WEB_OVERRIDES, pay
 from tools.btcsim import SimulatorHandle, output
@@ -34,6 +30,8 @@ from tools.btcsim import SimulatorHandle, output
 log = logging.getLogger(__name__)
 
 pytestmark = pytest.mark.slow
+
+TOKEN = "console-test-token-0123"  # the guard wants at least 16 characters
 
 def held_for_review(t: TellerHarness, skyaddr: str, tx: str) -> str:
     """A deposit the exchanger itself holds in needs_review: its payout is broadcast, the dummy
@@ -50,7 +48,7 @@ def held_for_review(t: TellerHarness, skyaddr: str, tx: str) -> str:
 
 
 def test_buyer_binds_and_watches_the_deposit_to_done(web_teller: TellerHarness,
-                                                     browser: Browser) -> None:  # noqa: F811
+                                                     browser: Browser) -> None:
     t = web_teller
     bp = open_page(browser)
     page = bp.page
@@ -102,7 +100,7 @@ def test_buyer_binds_and_watches_the_deposit_to_done(web_teller: TellerHarness,
     bp.assert_clean()
 
 
-def test_bind_limit_and_disabled_notices(tmp_path: Path, browser: Browser) -> None:  # noqa: F811
+def test_bind_limit_and_disabled_notices(tmp_path: Path, browser: Browser) -> None:
     t = start_teller(tmp_path, WEB_OVERRIDES)
     try:
         bp = open_page(browser)
@@ -139,7 +137,7 @@ def test_bind_limit_and_disabled_notices(tmp_path: Path, browser: Browser) -> No
 
 
 def test_console_pages_through_deposits(web_teller: TellerHarness,
-                                        browser: Browser) -> None:  # noqa: F811
+                                        browser: Browser) -> None:
     t = web_teller
     assert t.service is not None
     t.service.exchanger.stop()  # 55 deposits stay in waiting_decide: paging, not paying
@@ -164,7 +162,7 @@ def test_console_pages_through_deposits(web_teller: TellerHarness,
 
 
 def test_operator_filters_opens_and_retries_with_audit(web_teller: TellerHarness,
-                                                       browser: Browser) -> None:  # noqa: F811
+                                                       browser: Browser) -> None:
     t = web_teller
     paid = [pay(t, sky_address(i), 100_000 * (i + 1), f"{i:02x}" * 32) for i in range(3)]
     held = held_for_review(t, SKY_ADDR, "ee" * 32)
@@ -250,38 +248,22 @@ def test_operator_filters_opens_and_retries_with_audit(web_teller: TellerHarness
     bp.assert_clean()
 
 
-def bearer_gate(app: Any, token: str) -> Any:
-    """The admin token contract of the hardening issue (``Authorization: Bearer``, else 401
-    with a plain-text message), in front of the real admin app until that check lands on this
-    branch; the console's own files load without it (``is_console_asset``)."""
-
-    def gated(environ: dict[str, Any], start_response: Any) -> Any:
-        if is_console_asset(environ.get("PATH_INFO", "")) or \
-                environ.get("HTTP_AUTHORIZATION") == f"Bearer {token}":
-            return app(environ, start_response)
-        body = b"Unauthorized: admin token required\n"
-        start_response("401 Unauthorized", [("Content-Type", "text/plain; charset=utf-8"),
-                                            ("Content-Length", str(len(body)))])
-        return [body]
-
-    return gated
-
-
-def test_console_asks_for_the_admin_token_and_sends_it(web_teller: TellerHarness,
-                                                       browser: Browser) -> None:  # noqa: F811
-    t = web_teller
-    pay(t, SKY_ADDR, 100_000, "ab" * 32)
-    assert t.service is not None
-    server = Server(bearer_gate(create_app(t.service.config, t.service, "admin"), "s3cret"), "127.0.0.1:0", "gated")
-    server.start()
+def test_console_asks_for_the_admin_token_and_sends_it(tmp_path: Path,
+                                                       browser: Browser) -> None:
+    """The real admin guard ([admin_panel] token_file): the console's files load without the
+    token, every API call and download needs it."""
+    (tmp_path / "admin.token").write_text(TOKEN + "\n")
+    t = start_teller(tmp_path, WEB_OVERRIDES + '[admin_panel]\ntoken_file = "admin.token"\n',
+                     btc_addresses=BTC_ADDRESSES)
     try:
+        pay(t, SKY_ADDR, 100_000, "ab" * 32)
         bp = open_page(browser)
         bp.expected.append("status of 401")
         page = bp.page
         seen: list[str | None] = []
         page.on("request", lambda r: seen.append(r.headers.get("authorization"))
                 if "/api/" in r.url else None)
-        page.goto(server.url + "/")
+        page.goto(t.admin + "/")
         login = page.locator("#login")
         expect(login).to_be_visible()
         expect(page.locator("#login-why")).to_have_text("Unauthorized: admin token required")
@@ -291,12 +273,12 @@ def test_console_asks_for_the_admin_token_and_sends_it(web_teller: TellerHarness
         page.fill("#login-token", "wrong")
         page.press("#login-token", "Enter")
         expect(login).to_be_visible()
-        page.fill("#login-token", "s3cret")
+        page.fill("#login-token", TOKEN)
         page.fill("#login-operator", "carol")
         page.click("#login button[type=submit]")
         expect(login).to_be_hidden()
         expect(page.locator("#counts")).to_contain_text("done")
-        assert page.evaluate("sessionStorage.getItem('teller.admin.token')") == "s3cret"
+        assert page.evaluate("sessionStorage.getItem('teller.admin.token')") == TOKEN
         log.info("downloads go through fetch with the header")
         with page.expect_download() as download_info:
             page.click("#dl-backup")
@@ -305,13 +287,13 @@ def test_console_asks_for_the_admin_token_and_sends_it(web_teller: TellerHarness
         page.reload()
         expect(page.locator("#counts")).to_contain_text("done")
         expect(login).to_be_hidden()
-        assert "Bearer s3cret" in seen and seen[-1] == "Bearer s3cret"
+        assert f"Bearer {TOKEN}" in seen and seen[-1] == f"Bearer {TOKEN}"
         bp.assert_clean()
     finally:
-        server.stop()
+        t.close()
 
 
-def test_status_polling_backs_off_on_429(tmp_path: Path, browser: Browser) -> None:  # noqa: F811
+def test_status_polling_backs_off_on_429(tmp_path: Path, browser: Browser) -> None:
     t = start_teller(tmp_path, WEB_OVERRIDES.replace("[web]\n", "[web]\nthrottle_max = 3\n"))
     try:
         bp = open_page(browser)
@@ -335,8 +317,8 @@ def test_status_polling_backs_off_on_429(tmp_path: Path, browser: Browser) -> No
         t.close()
 
 
-def test_console_shows_a_chain_scanner_and_its_outage(tmp_path: Path, browser: Browser,  # noqa: F811
-                                                      btcsim: SimulatorHandle) -> None:  # noqa: F811
+def test_console_shows_a_chain_scanner_and_its_outage(tmp_path: Path, browser: Browser,
+                                                      btcsim: SimulatorHandle) -> None:
     """A real bitcoind scanner (against tools/btcsim.py): tip, cursor, lag, then unreachable."""
     address = SegwitBech32Encoder.Encode("bcrt", 0, bytes([7]) * 20)
     t = start_teller(tmp_path, WEB_OVERRIDES + f"""

@@ -1,4 +1,4 @@
-"""An in-process teller for tests: real ``Service``, real waitress servers, real LMDB.
+"""An in-process teller for tests: real ``Service``, real HTTP servers (granian), real LMDB.
 
 ``start_teller(tmp_path)`` writes a BTC (and ETH) address file and a config with the shipped
 ``config.toml``'s semantics — dummy scanner, dummy sender, every HTTP surface on
@@ -6,9 +6,8 @@
 that speaks to it over HTTP the way a wallet or an operator would. ``toml_overrides`` is TOML
 merged over the base config (tables merge key by key), so a test states only what it changes.
 
-Test modules import the fixture explicitly (there is no conftest.py)::
-
-    from tests.support.service import teller  # noqa: F401
+The ``teller`` fixture (a running dummy-mode teller with this base config) is registered for
+every test by ``tests/conftest.py`` (tests/support/fixtures.py).
 """
 
 from __future__ import annotations
