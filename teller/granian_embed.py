@@ -9,14 +9,16 @@ run against it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import sys
 import threading
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
-from granian._futures import _new_cbscheduler
+from granian._futures import _CBScheduler, _CBSchedulerTask
 from granian._granian import SocketHolder, WorkerSignal, WSGIWorker
 from granian._loops import loops
 from granian.constants import HTTPModes
@@ -55,6 +57,17 @@ def _wsgi_callback(app: Callable[..., Any]) -> Callable[[Any, dict[str, Any]], i
     return run
 
 
+def _scheduler(loop: Any, callback: Callable[..., Any]) -> Any:
+    """granian's callback scheduler (as ``granian._futures._new_cbscheduler`` builds it), with
+    its placeholder task left out of asyncio's registry of tasks: the placeholder is never
+    initialised, so ``asyncio.all_tasks()`` — which Playwright, among others, calls — would
+    raise on it for the rest of the process."""
+    task = _CBSchedulerTask()
+    asyncio.tasks._unregister_task(task)
+    return _CBScheduler(loop, callback, task, partial(asyncio.tasks._enter_task, loop),
+                        partial(asyncio.tasks._leave_task, loop))
+
+
 class EmbeddedWorker:
     """A granian HTTP/1.1 worker serving ``app`` on ``sock`` until ``stop``."""
 
@@ -80,7 +93,7 @@ class EmbeddedWorker:
             worker = WSGIWorker(1, (None, SocketHolder(self._fd, False, backlog)), None,
                                 1, 1, threads, 30, max_connections, HTTPModes.http1.value,
                                 http1, None, None, *_NO_TLS, (None, None))
-            scheduler = _new_cbscheduler(loop, callback, impl_asyncio=False)
+            scheduler = _scheduler(loop, callback)
             worker.serve_str(scheduler, loop, self._signal)
         except BaseException as exc:  # noqa: BLE001 - a dead server must be visible in the log
             self._error = exc
