@@ -176,7 +176,7 @@ def _unknown_keys(table: dict[str, Any], known: tuple[str, ...], where: str,
                   problems: list[str]) -> None:
     for key in table:
         if key not in known:
-            problems.append(f"{where}.{key} is not a known key")
+            problems.append(f"{where}.{key}: unknown key")  # the teller's wording
 
 
 def from_dict(data: dict[str, Any]) -> CoreConfig:

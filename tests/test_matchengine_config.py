@@ -56,7 +56,7 @@ def test_malformed_sections_and_tables_are_listed():
     with pytest.raises(ConfigError) as err:
         from_dict(data)
     assert err.value.problems == [
-        "assets[0] (BTC).colour is not a known key",
+        "assets[0] (BTC).colour: unknown key",
         "assets[1] must be a table",
         "[[markets]] must be an array of tables",
         "[extra] is not a known section",

@@ -183,7 +183,7 @@ def test_a_bad_ws_section_is_refused_with_every_problem(tmp_path):
     result = CliRunner().invoke(core_group, ["run", "-c", str(config), "-d", str(tmp_path / "d")])
     assert result.exit_code != 0
     for problem in ("ws.auth_url must be an http(s):// URL", "ws.out_queue must be an integer",
-                    "ws.idle_timeout must be seconds", "ws.bogus is not a known key"):
+                    "ws.idle_timeout must be seconds", "ws.bogus: unknown key"):
         assert problem in result.output, result.output
     assert not (tmp_path / "d").exists()
 
