@@ -46,15 +46,6 @@ sender_autoconfirm = true
 
 
 @pytest.fixture
-def core(tmp_path: Path) -> Iterator[CoreProcess]:
-    proc = CoreProcess(tmp_path / "core").start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
-
-
-@pytest.fixture
 def maker(core: CoreProcess) -> MarketMaker:
     maker = MarketMaker(core)
     maker.fund("100000")

@@ -36,15 +36,6 @@ TELLER_USER = 1
 
 
 @pytest.fixture
-def core(tmp_path: Path) -> Iterator[CoreProcess]:
-    proc = CoreProcess(tmp_path / "core").start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
-
-
-@pytest.fixture
 def teller_proc(tmp_path: Path, core: CoreProcess) -> Iterator[TellerProcess]:
     proc = TellerProcess(tmp_path / "teller", btc_addresses(10), config={
         "sky_exchanger": {"buy_method": "passthrough"},

@@ -10,7 +10,6 @@ the core venue's batched placing (one JSON-RPC batch per pass) and one ``place``
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -37,15 +36,6 @@ class OneByOne(CoreVenue):
     """The core venue without its batch: every order through ``place``."""
 
     place_many = None  # type: ignore[assignment]
-
-
-@pytest.fixture
-def core(tmp_path: Path) -> Iterator[CoreProcess]:
-    proc = CoreProcess(tmp_path / "core").start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
 
 
 @pytest.mark.parametrize("venue_class", [CoreVenue, OneByOne])

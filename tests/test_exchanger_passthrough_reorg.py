@@ -8,10 +8,7 @@ ledger's intake, as a chain scanner would, and checks what the operator sees.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from tests.support.core_process import CoreProcess, MarketMaker
 from tests.support.service import TellerHarness, assert_json, sky_address, start_teller
@@ -19,15 +16,6 @@ from tests.support.wait import wait_until
 from tests.test_exchanger_passthrough_core import TELLER_USER, passthrough_config, tx
 
 log = logging.getLogger(__name__)
-
-
-@pytest.fixture
-def core(tmp_path: Path) -> Iterator[CoreProcess]:
-    proc = CoreProcess(tmp_path / "core").start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
 
 
 def only(t: TellerHarness) -> dict:

@@ -12,10 +12,12 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 
 from tests.support.core import ROOT
@@ -117,3 +119,13 @@ class MarketMaker:
     def ask(self, amount: str, price: str) -> dict[str, Any]:
         return self.core.ok("order.put_limit", [self.user, self.market, ASK, amount, price,
                                                 "0", "0", "maker"])
+
+
+@pytest.fixture
+def core(tmp_path: Path) -> Iterator[CoreProcess]:
+    """A started `teller core run` in ``tmp_path/core``; stopped after the test."""
+    proc = CoreProcess(tmp_path / "core").start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
