@@ -45,6 +45,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("sky_exchanger.send_enabled", "bool", "false: payable deposits wait"),
     Setting("teller.max_bound_addrs", "int", "deposit addresses per buyer (0 = unlimited)"),
     Setting("sky_exchanger.max_decimals", "int", "decimals kept in a payout amount (0..3)"),
+    Setting("passthrough.minimum_volume.*", "decimal",
+            "passthrough: smallest deposit of a coin that is bought (whole coins)"),
 )
 
 

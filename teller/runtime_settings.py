@@ -36,10 +36,22 @@ def _target(config: Config, key: str) -> tuple[Any, str] | None:
     return holder, parts[-1]
 
 
+def _get(holder: Any, name: str) -> Any:
+    """An attribute of a section, or an entry of a table (``passthrough.minimum_volume``)."""
+    return holder.get(name) if isinstance(holder, dict) else getattr(holder, name)
+
+
+def _set(holder: Any, name: str, value: Any) -> None:
+    if isinstance(holder, dict):
+        holder[name] = value
+    else:
+        setattr(holder, name, value)
+
+
 def config_value(config: Config, key: str) -> Any:
     """The value of ``key`` in ``config``, JSON-ready (a Decimal as its string)."""
     target = _target(config, key)
-    value = getattr(*target) if target else None
+    value = _get(*target) if target else None
     return str(value) if isinstance(value, Decimal) else value
 
 
@@ -50,9 +62,10 @@ def _apply(config: Config, values: dict[str, Any]) -> list[str]:
         if target is None:
             problems.append(f"{key}: no such [[eth_tokens]] symbol in the config")
             continue
-        current = getattr(*target)
-        # "decimal" settings are stored as strings (JSON); the config holds a Decimal
-        setattr(target[0], target[1], Decimal(value) if isinstance(current, Decimal) else value)
+        current = _get(*target)
+        # "decimal" settings are stored as strings (JSON); the config holds a Decimal (or, in a
+        # table of strings such as passthrough.minimum_volume, the string itself)
+        _set(target[0], target[1], Decimal(value) if isinstance(current, Decimal) else value)
     return problems
 
 
@@ -92,6 +105,9 @@ class RuntimeSettings:
     def keys(self) -> list[str]:
         names = [s.key for s in registry.SETTINGS if "*" not in s.key]
         names += [f"eth_tokens.{t.symbol}.rate" for t in self.file_config.eth_tokens]
+        if self.file_config.passthrough.venue:  # a teller that buys at the market
+            names += [f"passthrough.minimum_volume.{coin}"
+                      for coin in self.file_config.deposit_coins() if coin != "SKY"]
         return names
 
     def view(self, *, public: bool = False) -> dict[str, dict[str, Any]]:

@@ -169,6 +169,10 @@ class Service:
         self.exchanger.settings.send_enabled = ex.send_enabled
         if hasattr(self.sender, "max_decimals"):
             self.sender.max_decimals = ex.max_decimals
+        buyer = self.exchanger.buyer
+        if buyer is not None:
+            pt = config.passthrough
+            buyer.settings.minimum = {coin: pt.minimum_for(coin) for coin in pt.minimum_volume}
         self.exchanger.wake()
 
     # -- lifecycle -------------------------------------------------------------------------

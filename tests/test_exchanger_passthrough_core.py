@@ -193,6 +193,31 @@ def test_below_minimum_volume_is_done_with_a_clear_error(
     assert config["deposits"]["btc"]["passthrough_minimum_volume"] == "0.0005"
 
 
+def test_the_minimum_is_a_runtime_setting(
+        teller: TellerHarness, core: CoreProcess, maker: MarketMaker) -> None:
+    """An operator raises the minimum through the admin API: /api/config shows it at once and
+    the next deposit under it is not bought; reset gives the file's value back."""
+    t = teller
+    maker.ask("1000", "0.0001")
+    changed = assert_json(t.post_json(t.admin, "/api/settings", {
+        "key": "passthrough.minimum_volume.BTC", "value": "0.001"}))
+    assert changed["settings"]["passthrough.minimum_volume.BTC"]["source"] == "runtime"
+    config = assert_json(t.get(t.public, "/api/config"))
+    assert config["deposits"]["btc"]["passthrough_minimum_volume"] == "0.001"
+    t.deposit(t.bind(sky_address(5)), 80_000, tx(1))  # 0.0008: over the file's, under 0.001
+    [record] = wait_done(t, 1)
+    assert record["error_kind"] == "below_minimum"
+    assert "minimum volume of 0.001 BTC" in record["error"]
+    assert core.finished_orders(TELLER_USER, "SKYBTC") == []
+    refused = t.post_json(t.admin, "/api/settings", {"key": "passthrough.minimum_volume.BTC",
+                                                     "value": "-1"})
+    assert refused.status_code == 400
+    assert_json(t.post_json(t.admin, "/api/settings/reset",
+                            {"key": "passthrough.minimum_volume.BTC"}))
+    config = assert_json(t.get(t.public, "/api/config"))
+    assert config["deposits"]["btc"]["passthrough_minimum_volume"] == "0.0005"
+
+
 def test_core_down_waits_with_backoff_and_resumes(tmp_path: Path, core: CoreProcess,
                                                   maker: MarketMaker) -> None:
     maker.ask("1000", "0.0001")

@@ -75,7 +75,7 @@ def test_bad_values_are_refused_with_every_problem_and_change_nothing(teller):
                      "sky_exchanger.sky_btc_exchange_rate, sky_exchanger.sky_eth_exchange_rate, "
                      "sky_exchanger.sky_ltc_exchange_rate, eth_tokens.*.rate, "
                      "teller.bind_enabled, sky_exchanger.send_enabled, teller.max_bound_addrs, "
-                     "sky_exchanger.max_decimals)")
+                     "sky_exchanger.max_decimals, passthrough.minimum_volume.*)")
     assert_api_error(teller.post_json(teller.admin, "/api/settings", {"key": RATE}), 400,
                      "Missing key or value")
     assert_api_error(teller.post_json(teller.admin, "/api/settings",
