@@ -8,7 +8,7 @@ import sys
 from exchangecore import open_core
 from matchengine.store import Store, u64
 from tests.support.core import ROOT, core_config
-from tests.support.service import BTC_ADDRESSES, start_teller
+from tests.support.service import BTC_ADDRESSES, btcsim_scanner, start_teller
 from tests.support.wait import wait_until
 
 
@@ -116,18 +116,7 @@ def test_scanner_outage_fires_and_resolves(tmp_path, redis_server, btcsim):
     then comes back on the same port."""
     from tests.test_scanner_bitcoind_sim import regtest_address
 
-    t = start_teller(tmp_path, f"""
-[btc_scanner]
-enabled = true
-network = "regtest"
-scan_period = "100ms"
-initial_scan_height = 0
-[btc_rpc]
-server = "127.0.0.1:{btcsim.port}"
-user = "{btcsim.user}"
-pass = "{btcsim.password}"
-[dummy]
-scanner_coins = ["ETH"]
+    t = start_teller(tmp_path, btcsim_scanner(btcsim) + f"""
 [alerts]
 redis_addr = "{redis_server.addr}"
 check_period = 0.05

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from matchengine import rpcserver
-from tests.support.core import CoreServer
+from tests.support.core import CoreServer, disk_held
 from tests.support.wait import wait_until
 
 LIST = b'{"id":7,"method":"asset.list","params":[]}'
@@ -217,19 +217,7 @@ def test_idle_connections_close_and_the_connection_limit_holds(tmp_path):
 def test_a_reply_held_up_by_the_disk_times_out_with_code_5(core, monkeypatch):
     monkeypatch.setattr(rpcserver, "REPLY_TIMEOUT", 1.0)
     core.ok("balance.update", [1, "BTC", "deposit", 1, "2", {}])
-    env = core.service.store.env
-    held, release = threading.Event(), threading.Event()
-
-    def hold_the_write_lock() -> None:  # as a stuck disk would: no commit can finish
-        txn = env.begin(write=True)
-        held.set()
-        release.wait(20)
-        txn.abort()
-
-    holder = threading.Thread(target=hold_the_write_lock)
-    holder.start()
-    held.wait(5)
-    try:
+    with disk_held(core.service.store.env):
         sock, buf = connect(core), bytearray()
         sock.sendall(post(b'{"id":3,"method":"balance.update","params":'
                           b'[1,"BTC","deposit",2,"1",{}]}'))
@@ -238,9 +226,6 @@ def test_a_reply_held_up_by_the_disk_times_out_with_code_5(core, monkeypatch):
         assert json.loads(body) == {"error": {"code": 5, "message": "service timeout"},
                                     "result": None, "id": 3}
         assert closed(sock)
-    finally:
-        release.set()
-        holder.join(10)
     # the write was queued, not lost: it commits once the disk is back, exactly once
     wait_until(lambda: core.ok("balance.query", [1, "BTC"])["BTC"]["available"] == "3")
     again = core.rpc("balance.update", [1, "BTC", "deposit", 2, "1", {}])

@@ -24,7 +24,7 @@ from scanner.bitcoind import BitcoindScanner, RPCSettings
 from scanner.cursor import CursorStore
 from scanner.errors import NodeUnavailable, ReorgTooDeep
 from tests.support.process import TellerProcess
-from tests.support.service import assert_json, sky_address, start_teller
+from tests.support.service import assert_json, btcsim_scanner, sky_address, start_teller
 from tests.support.wait import wait_until
 from tools.btcsim import SimulatorHandle, multisig_output, output, start_simulator
 
@@ -263,20 +263,8 @@ def test_reorg_deeper_than_n_after_payout_holds_the_deposit_for_review(
         tmp_path: Path, btcsim: SimulatorHandle,
         caplog: pytest.LogCaptureFixture) -> None:
     address = regtest_address(7)
-    t = start_teller(tmp_path, f"""
-[btc_scanner]
-enabled = true
-network = "regtest"
-scan_period = "100ms"
-confirmations_required = 2
-initial_scan_height = 0
-[btc_rpc]
-server = "127.0.0.1:{btcsim.port}"
-user = "{btcsim.user}"
-pass = "{btcsim.password}"
-[dummy]
-scanner_coins = ["ETH"]
-""", btc_addresses=[address])
+    t = start_teller(tmp_path, btcsim_scanner(btcsim, confirmations=2),
+                     btc_addresses=[address])
     try:
         buyer = sky_address(7)
         assert t.bind(buyer) == address

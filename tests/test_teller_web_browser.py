@@ -22,7 +22,14 @@ from playwright.sync_api import Browser, expect
 
 from sender.dummy import DummySender
 from tests.support.browser import DESKTOP, PHONE, open_page
-from tests.support.service import BTC_ADDRESSES, SKY_ADDR, TellerHarness, sky_address, start_teller
+from tests.support.service import (
+    BTC_ADDRESSES,
+    SKY_ADDR,
+    TellerHarness,
+    btcsim_scanner,
+    sky_address,
+    start_teller,
+)
 from tests.support.wait import wait_until
 from tests.support.web import WEB_OVERRIDES, pay
 from tools.btcsim import SimulatorHandle, output
@@ -321,20 +328,8 @@ def test_console_shows_a_chain_scanner_and_its_outage(tmp_path: Path, browser: B
                                                       btcsim: SimulatorHandle) -> None:
     """A real bitcoind scanner (against tools/btcsim.py): tip, cursor, lag, then unreachable."""
     address = SegwitBech32Encoder.Encode("bcrt", 0, bytes([7]) * 20)
-    t = start_teller(tmp_path, WEB_OVERRIDES + f"""
-[btc_scanner]
-enabled = true
-network = "regtest"
-scan_period = "100ms"
-confirmations_required = 2
-initial_scan_height = 0
-[btc_rpc]
-server = "127.0.0.1:{btcsim.port}"
-user = "{btcsim.user}"
-pass = "{btcsim.password}"
-[dummy]
-scanner_coins = ["ETH"]
-""", btc_addresses=[address])
+    t = start_teller(tmp_path, WEB_OVERRIDES + btcsim_scanner(btcsim, confirmations=2),
+                     btc_addresses=[address])
     try:
         buyer = sky_address(7)
         assert t.bind(buyer) == address

@@ -9,7 +9,7 @@ import threading
 import pytest
 import requests
 
-from tests.support.core import CoreServer, core_config
+from tests.support.core import CoreServer, core_config, disk_held
 from tests.support.wscore import AuthServer, Client
 from wsgateway import in_process
 
@@ -34,29 +34,14 @@ def test_an_order_update_is_pushed_only_once_the_order_is_on_disk(stack):
     client = Client(f"ws://127.0.0.1:{gateway.port}/")
     client.ok("server.auth", ["tok-1", "web"])
     client.ok("order.subscribe", [M])
-    env = core.service.store.env
-    held, release = threading.Event(), threading.Event()
-
-    def hold_the_write_lock() -> None:  # as a stuck disk would: no commit can finish
-        txn = env.begin(write=True)
-        held.set()
-        release.wait(20)
-        txn.abort()
-
-    holder = threading.Thread(target=hold_the_write_lock)
-    holder.start()
-    held.wait(5)
     replies: list = []
     put = threading.Thread(target=lambda: replies.append(requests.post(core.url, timeout=30, json={
         "id": 1, "method": "order.put_limit",
         "params": [1, M, 1, "1", "9000", "0", "0", "t"]}).json()))
-    try:
+    with disk_held(core.service.store.env):
         put.start()
         client.no_push("order.update", 1.0)  # applied in memory, not on disk: no push
         assert not replies
-    finally:
-        release.set()
-        holder.join(10)
     put.join(30)
     order = replies[0]["result"]
     assert client.push("order.update")["params"] == [1, order]

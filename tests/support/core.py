@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -46,3 +50,25 @@ class CoreServer:
         self.session.close()
         self.server.stop(timeout=2)
         self.service.stop()
+
+
+@contextmanager
+def disk_held(env: Any) -> Iterator[None]:
+    """Hold the LMDB write lock of ``env`` for the duration, as a stuck disk would: no commit
+    can finish until the block exits (then everything queued commits)."""
+    held, release = threading.Event(), threading.Event()
+
+    def hold_the_write_lock() -> None:
+        txn = env.begin(write=True)
+        held.set()
+        release.wait(20)
+        txn.abort()
+
+    holder = threading.Thread(target=hold_the_write_lock)
+    holder.start()
+    held.wait(5)
+    try:
+        yield
+    finally:
+        release.set()
+        holder.join(10)

@@ -309,3 +309,23 @@ def start_teller(tmp_path: Path, toml_overrides: str = "", *,
     if start:
         harness.start()
     return harness
+
+
+def btcsim_scanner(sim: Any, confirmations: int = 0) -> str:
+    """TOML for a real bitcoind scanner of BTC against the block simulator ``sim``
+    (tools.btcsim), polled every 100 ms from height 0, the dummy scanner keeping ETH only;
+    ``confirmations`` > 0 sets ``confirmations_required``."""
+    required = f"confirmations_required = {confirmations}\n" if confirmations else ""
+    return f"""
+[btc_scanner]
+enabled = true
+network = "regtest"
+scan_period = "100ms"
+{required}initial_scan_height = 0
+[btc_rpc]
+server = "127.0.0.1:{sim.port}"
+user = "{sim.user}"
+pass = "{sim.password}"
+[dummy]
+scanner_coins = ["ETH"]
+"""
