@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import logging
 
-from .center import AlertCenter
+from common.notices import WATCH, for_operator
 
-WATCH = "notice=WATCH"
+from .center import AlertCenter
 
 
 class AlertHandler(logging.Handler):
@@ -25,7 +25,7 @@ class AlertHandler(logging.Handler):
         if record.name == "alerts" or record.name.startswith("alerts."):
             return  # the alert center's own lines: never alert on alerting
         template = str(record.msg)
-        if record.levelno < logging.ERROR and WATCH not in template:
+        if not for_operator(record, template):  # decided before formatting: most lines are not
             return
         try:
             message = record.getMessage()

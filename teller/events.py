@@ -11,6 +11,8 @@ import threading
 from collections import deque
 from typing import Any
 
+from common.notices import for_operator
+
 MAX_EVENTS = 200
 
 
@@ -25,7 +27,7 @@ class RecentEvents(logging.Handler):
             message = record.getMessage()
         except Exception:  # noqa: BLE001 - a bad log call must not break the caller
             return
-        if record.levelno < logging.ERROR and "notice=WATCH" not in message:
+        if not for_operator(record, message):
             return
         with self._lock_events:
             self._events.append({"at": int(record.created), "level": record.levelname,
