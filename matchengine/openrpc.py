@@ -3,7 +3,7 @@
 viabtc's envelope, not JSON-RPC 2.0's: ``{"id": int, "method", "params": [positional]}`` in,
 ``{"error": null | {"code", "message"}, "result", "id"}`` out; decimals are strings. Business
 errors come back with HTTP 200 and an ``error`` object (codes in ``x-error-codes``).
-tests/test_api_openapi_core.py checks that every method the core serves is here (and nothing
+tests/test_teller_api_openapi_core.py checks that every method the core serves is here (and nothing
 else), and that real answers match each result schema.
 """
 

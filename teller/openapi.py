@@ -1,7 +1,7 @@
 """OpenAPI 3.1 documents of the teller's three HTTP APIs, served at ``/api/openapi.json``.
 
 One document per app (public, admin, dummy), written here next to each other so a route and
-its contract change together. tests/test_api_openapi_teller.py checks every route of each
+its contract change together. tests/test_teller_api_openapi_teller.py checks every route of each
 app's ``url_map`` is documented with its methods (and nothing else), and runs schemathesis
 against the running teller: no 5xx, documented statuses and content types, responses that
 match these schemas, and no state change on any 4xx.
