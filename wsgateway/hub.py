@@ -4,13 +4,16 @@ Every push source is a `Topic` (kind + key, e.g. ("depth", ("BTCUSDT", 20, "0"))
 all its subscribers, so a payload is built and encoded once per dialect, not once per client.
 Pushes are event-driven: the core's durable events mark topics dirty; a dirty topic is
 refreshed by querying the core (order.depth, market.deals, ...), and the answer is compared
-with what the subscribers were last sent. A topic refreshes one query at a time; events that
-arrive meanwhile fold into one more refresh (under load, many events share a query). Only
-`order.update` is taken from the events themselves.
+with what the subscribers were last sent. Only `order.update` is taken from the events
+themselves.
 
-A topic refreshes at most once per `push_interval` ([ws], default 20 ms): the first event
-after a quiet spell is pushed at once, a stream of events is pushed in slices of that length.
-That bounds the fan-out work per topic (1,000 subscribers cost ~5 ms of writes per push)
+A market's public topics refresh together as one `Group`: one batch of queries to the core,
+then every push of the round is queued in the same loop iteration, so a subscriber of a
+market's depth and deals gets both in one socket write (the writes, not the bytes, are what
+a fan-out costs). A group refreshes one batch at a time; events that arrive meanwhile fold
+into one more round (under load, many events share a query). It refreshes at most once per
+`push_interval` ([ws], default 20 ms): the first event after a quiet spell is pushed at once,
+a stream of events in slices of that length. That bounds the fan-out work per market
 whatever the order rate, at a cost of at most one interval of latency.
 
 A connection that joined a topic since its last refresh is "pending": the next refresh sends
@@ -42,8 +45,7 @@ ON_DEALS = frozenset({"kline", "price", "state", "today", "deals"})  # depth fol
 
 
 class Topic:
-    __slots__ = ("kind", "key", "market", "subs", "pending", "last", "busy", "again",
-                 "clean_at", "next_at")
+    __slots__ = ("kind", "key", "market", "subs", "pending", "last", "clean_at", "full")
 
     def __init__(self, kind: str, key: Any, market: str | None) -> None:
         self.kind = kind
@@ -52,10 +54,21 @@ class Topic:
         self.subs: set[Any] = set()  # connections that have the current state
         self.pending: set[Any] = set()  # joined since the last refresh: full state first
         self.last: Any = None
-        self.busy = False
-        self.again = False
         self.clean_at = 0.0
-        self.next_at = 0.0  # monotonic time before which the topic does not refresh again
+        self.full = False  # deals: the query in flight asks for the last 100 (a new subscriber)
+
+
+class Group:
+    """Topics refreshed together: all public topics of one market (their queries go to the
+    core in one batch and their pushes leave in one socket write per connection), or one
+    private topic."""
+
+    __slots__ = ("dirty", "busy", "next_at")
+
+    def __init__(self) -> None:
+        self.dirty: set[Topic] = set()
+        self.busy = False
+        self.next_at = 0.0  # monotonic time before which the group does not refresh again
 
 
 class Hub:
@@ -68,6 +81,7 @@ class Hub:
         self.push_interval = push_interval
         self.topics: dict[tuple[str, Any], Topic] = {}
         self.by_market: dict[str, set[Topic]] = {}
+        self.groups: dict[Any, Group] = {}
         self.pushes = 0  # messages queued to connections (bench and tests read it)
 
     # -- subscriptions ----------------------------------------------------------------------
@@ -93,7 +107,7 @@ class Hub:
             return
         topic.subs.discard(conn)
         topic.pending.discard(conn)
-        if not topic.subs and not topic.pending and not topic.busy:
+        if not topic.subs and not topic.pending:
             self._forget(topic)
 
     def _forget(self, topic: Topic) -> None:
@@ -153,38 +167,50 @@ class Hub:
     # -- refreshing --------------------------------------------------------------------------
 
     def _schedule(self, topic: Topic) -> None:
-        if topic.busy:
-            topic.again = True
-            return
-        topic.busy = True
-        asyncio.get_running_loop().create_task(self._refresh(topic))
+        key = topic.market if topic.market is not None else (topic.kind, topic.key)
+        group = self.groups.get(key)
+        if group is None:
+            group = self.groups[key] = Group()
+        group.dirty.add(topic)
+        if not group.busy:
+            group.busy = True
+            asyncio.get_running_loop().create_task(self._refresh(key, group))
 
-    async def _refresh(self, topic: Topic) -> None:
+    async def _refresh(self, key: Any, group: Group) -> None:
         try:
-            while True:
-                wait = topic.next_at - time.monotonic()
+            while group.dirty:
+                wait = group.next_at - time.monotonic()
                 if wait > 0:
                     await asyncio.sleep(wait)
-                topic.again = False
+                live = self.topics
+                due = [t for t in group.dirty if live.get((t.kind, t.key)) is t]
+                group.dirty = set()
+                plans = [(topic, PLAN[topic.kind](self, topic)) for topic in due]
+                calls = [call for _, topic_calls in plans for call in topic_calls]
                 try:
-                    await REFRESH[topic.kind](self, topic)
-                except CoreError as exc:  # the core is stopping or busy: the next event retries
-                    log.info("refresh of %s %s failed: %s", topic.kind, topic.key, exc)
-                except Exception:
-                    log.exception("refresh of %s %s failed notice=WATCH", topic.kind, topic.key)
-                topic.next_at = time.monotonic() + self.push_interval
-                if not topic.again:
-                    break
+                    results = await self.core.call_many(calls) if calls else []
+                except Exception as exc:  # the core's side failed as a whole: the next event retries
+                    log.warning("refresh of %s failed: %s", key, exc)
+                    results = [CoreError(3, "service unavailable")] * len(calls)
+                at = 0
+                for topic, topic_calls in plans:
+                    answers, at = results[at:at + len(topic_calls)], at + len(topic_calls)
+                    self._apply(topic, answers)
+                group.next_at = time.monotonic() + self.push_interval
         finally:
-            topic.busy = False
-            if not topic.subs and not topic.pending:
-                self._forget(topic)
+            group.busy = False
+            if not group.dirty:
+                self.groups.pop(key, None)
 
-    async def _query(self, method: str, params: list) -> Any:
-        result = (await self.core.call_many([(method, params)]))[0]
-        if isinstance(result, CoreError):
-            raise result
-        return result
+    def _apply(self, topic: Topic, answers: list[Any]) -> None:
+        failed = next((a for a in answers if isinstance(a, CoreError)), None)
+        if failed is not None:  # the core is stopping or busy: the next event retries
+            log.info("refresh of %s %s failed: %s", topic.kind, topic.key, failed)
+            return
+        try:
+            APPLY[topic.kind](self, topic, *answers)
+        except Exception:
+            log.exception("refresh of %s %s failed notice=WATCH", topic.kind, topic.key)
 
     def _take_pending(self, topic: Topic) -> set:
         joined = topic.pending
@@ -192,9 +218,13 @@ class Hub:
         topic.subs |= joined
         return joined
 
-    async def _depth(self, topic: Topic) -> None:
-        market, limit, interval = topic.key
-        book = await self._query("order.depth", [market, limit, interval])
+    # Each kind: `_plan_<kind>` names the core calls, `_apply_<kind>` pushes from the answers.
+
+    def _plan_depth(self, topic: Topic) -> list:
+        return [("order.depth", list(topic.key))]
+
+    def _apply_depth(self, topic: Topic, book: Any) -> None:
+        market, limit, _ = topic.key
         joined = self._take_pending(topic)
         now = time.monotonic()
         if topic.last is None or now - topic.clean_at >= CLEAN_INTERVAL:
@@ -209,14 +239,21 @@ class Hub:
                 self._push(topic, joined, [True, book, market])
         topic.last = book
 
-    async def _deals(self, topic: Topic) -> None:
+    def _plan_deals(self, topic: Topic) -> list:
+        topic.full = bool(topic.pending or not topic.last)
+        if topic.full:
+            return [("market.deals", [topic.key, DEALS_ON_SUBSCRIBE, 0])]
+        return [("market.deals", [topic.key, DEALS_PER_REFRESH, topic.last])]
+
+    def _apply_deals(self, topic: Topic, rows: list) -> None:
         market = topic.key
         last_id = topic.last or 0
-        if topic.pending or not last_id:
-            rows = await self._query("market.deals", [market, DEALS_ON_SUBSCRIBE, 0])
+        if topic.pending and not topic.full:
+            # joined while the query ran: they need the last 100, not only the new deals
+            joined: set = set()
+            self._schedule(topic)
         else:
-            rows = await self._query("market.deals", [market, DEALS_PER_REFRESH, last_id])
-        joined = self._take_pending(topic)
+            joined = self._take_pending(topic)
         new = [row for row in rows if row["id"] > last_id]
         old = topic.subs - joined
         if new and old:
@@ -226,28 +263,37 @@ class Hub:
         if rows:
             topic.last = max(last_id, rows[0]["id"])
 
-    async def _kline(self, topic: Topic) -> None:
+    def _plan_kline(self, topic: Topic) -> list:
         market, interval = topic.key
         now = int(self.clock())
-        rows = await self._query("market.kline", [market, max(1, now - interval), now, interval])
+        return [("market.kline", [market, max(1, now - interval), now, interval])]
+
+    def _apply_kline(self, topic: Topic, rows: list) -> None:
         self._changed(topic, rows[-1] if rows else None, rows, skip_empty=not rows)
 
-    async def _price(self, topic: Topic) -> None:
-        price = await self._query("market.last", [topic.key])
+    def _plan_price(self, topic: Topic) -> list:
+        return [("market.last", [topic.key])]
+
+    def _apply_price(self, topic: Topic, price: Any) -> None:
         nonzero = price not in (None, "0", "") and any(c in "123456789" for c in price)
         self._changed(topic, price, [topic.key, price], skip_empty=not nonzero)
 
-    async def _state(self, topic: Topic) -> None:
-        status = await self._query("market.status", [topic.key, 86400])
+    def _plan_state(self, topic: Topic) -> list:
+        return [("market.status", [topic.key, 86400])]
+
+    def _apply_state(self, topic: Topic, status: Any) -> None:
         self._changed(topic, status, [topic.key, status])
 
-    async def _today(self, topic: Topic) -> None:
-        status = await self._query("market.status_today", [topic.key])
+    def _plan_today(self, topic: Topic) -> list:
+        return [("market.status_today", [topic.key])]
+
+    def _apply_today(self, topic: Topic, status: Any) -> None:
         self._changed(topic, status, [topic.key, status])
 
-    async def _asset(self, topic: Topic) -> None:
-        user, asset = topic.key
-        balance = await self._query("balance.query", [user, asset])
+    def _plan_asset(self, topic: Topic) -> list:
+        return [("balance.query", list(topic.key))]
+
+    def _apply_asset(self, topic: Topic, balance: Any) -> None:
         if balance != topic.last and topic.subs:
             self._push(topic, topic.subs, [balance])
         topic.last = balance
@@ -309,7 +355,6 @@ class Hub:
         conn.subs.clear()
 
 
-REFRESH: dict[str, Callable[[Hub, Topic], Any]] = {
-    "depth": Hub._depth, "deals": Hub._deals, "kline": Hub._kline, "price": Hub._price,
-    "state": Hub._state, "today": Hub._today, "asset": Hub._asset,
-}
+KINDS = ("depth", "deals", "kline", "price", "state", "today", "asset")
+PLAN: dict[str, Callable[[Hub, Topic], list]] = {k: getattr(Hub, f"_plan_{k}") for k in KINDS}
+APPLY: dict[str, Callable[..., None]] = {k: getattr(Hub, f"_apply_{k}") for k in KINDS}
