@@ -60,6 +60,7 @@ class CoreNode:
                 self.server.stop()
                 self.service.stop()
                 raise ListenError("WebSocket", ws.addr or ws.events_addr, exc) from None
+            self.server.metrics_sources.append(self.gateway.metrics_text)
 
     def serve_forever(self) -> None:
         """Serve JSON-RPC in this thread (the gateway runs in its own) until interrupted."""

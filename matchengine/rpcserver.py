@@ -119,8 +119,11 @@ class RpcServer:
         self._stopping = False
         self._thread: threading.Thread | None = None
         metrics = CoreMetrics(service)
+        # more Prometheus text for /metrics from parts composed around the core (the gateway)
+        self.metrics_sources: list[Callable[[], str]] = []
         self.get_routes: dict[str, Callable[[], tuple[str, bytes]]] = {
-            "/metrics": lambda: (PROMETHEUS, metrics.render().encode()),
+            "/metrics": lambda: (PROMETHEUS, "".join(
+                [metrics.render(), *(source() for source in self.metrics_sources)]).encode()),
             "/openrpc.json": lambda: (JSON, openrpc_bytes()),
         }
 

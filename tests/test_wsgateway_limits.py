@@ -89,6 +89,14 @@ def close_code(sock: socket.socket, timeout: float = 20) -> int | None:
     return code
 
 
+def ws_metrics(core: WsCore) -> dict[str, float]:
+    """The gateway's lines of the core's GET /metrics, by name."""
+    text = core.session.get(core.http + "metrics", timeout=5).text
+    return {name: float(value) for name, _, value in
+            (line.partition(" ") for line in text.splitlines())
+            if name.startswith("core_ws_")}
+
+
 def test_a_slow_consumer_is_dropped_while_the_others_keep_receiving(make_core):
     core = make_core(out_queue=20)
     core.deposit(1, "BTC", "1000")
@@ -119,6 +127,15 @@ def test_a_slow_consumer_is_dropped_while_the_others_keep_receiving(make_core):
     assert fast.ok("server.ping", []) == "pong"
     core.ok("order.put_limit", [1, M, 1, "1", "9999", "0", "0", "t"])
     assert fast.push("depth.update")["params"][1] == {"asks": [["9999", "1"]]}
+
+    # what an operator's monitoring sees
+    metrics = wait_until(lambda: (m := ws_metrics(core))["core_ws_connections"] == 1 and m,
+                         timeout=10, message="the slow connection gone from /metrics")
+    assert metrics["core_ws_slow_consumers_dropped_total"] == 1
+    assert metrics["core_ws_pushes_total"] >= 12  # the fast client's snapshot and 11 diffs
+    assert metrics["core_ws_topics"] == 1 and metrics["core_ws_resyncs_total"] == 0
+    assert metrics["core_ws_fanout_seconds_count"] > 0
+    assert 0 < metrics["core_ws_fanout_seconds_max"] < 5
 
 
 def test_connections_per_ip_are_capped(make_core):

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -154,6 +155,10 @@ class Gateway:
         self.conns: set[Conn] = set()
         self.per_ip: dict[str, int] = {}
         self.slow_dropped = 0
+        self.resyncs = 0  # times core events were lost and subscribers re-sent full state
+        self.fanout_seconds = 0.0  # loop time spent writing pushes, and its worst round
+        self.fanout_rounds = 0
+        self.fanout_max = 0.0
         self.port = 0
         self.events_port = 0
         self._inbox: deque[list] = deque()
@@ -174,9 +179,41 @@ class Gateway:
         self._flush.append(conn)
 
     def _flush_all(self) -> None:
+        started = time.monotonic()
         conns, self._flush = self._flush, []
         for conn in conns:
             conn.flush()
+        took = time.monotonic() - started
+        self.fanout_seconds += took
+        self.fanout_rounds += 1
+        self.fanout_max = max(self.fanout_max, took)
+
+    def metrics_text(self) -> str:
+        """Prometheus lines for the core's GET /metrics (read from the HTTP thread: every
+        value is one int or float)."""
+        rows = [
+            ("core_ws_connections", "gauge", "Open WebSocket connections.", len(self.conns)),
+            ("core_ws_topics", "gauge", "Push topics with subscribers.", len(self.hub.topics)),
+            ("core_ws_pushes_total", "counter", "Messages queued to connections.",
+             self.hub.pushes),
+            ("core_ws_slow_consumers_dropped_total", "counter",
+             "Connections closed because their outbound queue was full.", self.slow_dropped),
+            ("core_ws_resyncs_total", "counter",
+             "Times core events were lost and subscribers got the full state again.",
+             self.resyncs),
+            ("core_ws_fanout_seconds_max", "gauge",
+             "Longest single write-out of queued pushes since start.",
+             f"{self.fanout_max:.6f}"),
+        ]
+        lines: list[str] = []
+        for name, kind, help_text, value in rows:
+            lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", f"{name} {value}"]
+        lines += ["# HELP core_ws_fanout_seconds Event-loop time writing queued messages (pushes, "
+                  "replies).",
+                  "# TYPE core_ws_fanout_seconds summary",
+                  f"core_ws_fanout_seconds_sum {self.fanout_seconds:.6f}",
+                  f"core_ws_fanout_seconds_count {self.fanout_rounds}"]
+        return "\n".join(lines) + "\n"
 
     # -- any thread --------------------------------------------------------------------------
 
@@ -298,6 +335,7 @@ class Gateway:
     def lost_events(self, why: str) -> None:
         """Events were lost: resync public state, close connections that follow orders."""
         log.warning("WebSocket gateway lost core events (%s): resyncing notice=WATCH", why)
+        self.resyncs += 1
         for conn in list(self.conns):
             if "order" in conn.subs:
                 conn.close(1013, "events lost: reconnect and re-query")
