@@ -2,14 +2,15 @@
 
 A `teller core run` process (HTTP + its WebSocket gateway) is started on free ports.
 Subscribers (viabtc dialect: `depth.subscribe [BTCUSDT, 20, "0"]` and `deals.subscribe
-[BTCUSDT]`) come in two kinds, in separate processes:
-- probes, one in `--probe-every`: full `websockets` clients in one process that parse every
-  push as it arrives and note when each ask price first appears in a depth diff;
-- light subscribers, in `--procs` processes: a hand-made handshake, then whatever arrived is
-  read every `--light-poll` seconds (10 ms) and its frames counted, pings answered. They stand
-  for clients on other machines, so they run at `--light-nice` 19 and take the CPU the server
-  leaves: on this 2-core machine the receiving side of 1,000 loopback connections costs about
-  as much kernel time as the sending side (~17 us per frame batched, ~24 us read eagerly).
+[BTCUSDT]`; raw sockets with a hand-made handshake, frames parsed by the bench, pings
+answered; the tests use real `websockets` clients) come in two kinds, in separate processes:
+- probes, one in `--probe-every`, in one process: each read is timed as the data arrives,
+  and the probe notes when each ask price first appears in a depth diff;
+- light subscribers, in `--procs` processes: whatever arrived is read every `--light-poll`
+  seconds (10 ms) and its frames counted. They stand for clients on other machines, so they
+  run at `--light-nice` 19 and take the CPU the server leaves: on this 2-core machine the
+  receiving side of 1,000 loopback connections costs about as much kernel time as the
+  sending side (~17 us per frame batched, ~24 us read eagerly).
 16 order threads send limit asks over keep-alive HTTP at a fixed total rate, each at a new
 best price, and every 4th order a bid of 0.25 that trades with the best ask (a deal, so
 `deals.update` too). Latency = the first time a probe sees the ask's price in a
@@ -30,7 +31,6 @@ the order threads. Run: .venv/bin/python bench/ws.py [--seconds S] [--no-ramp]
 from __future__ import annotations
 
 import argparse
-import asyncio
 import base64
 import json
 import multiprocessing as mp
@@ -54,59 +54,6 @@ BREAK_P99 = 0.100
 
 # -- receivers (separate processes) --------------------------------------------------------
 
-def probe_receiver(url: str, count: int, conn: mp.connection.Connection) -> None:
-    asyncio.run(_probes(url, count, conn))
-
-
-async def _probes(url: str, count: int, conn: mp.connection.Connection) -> None:
-    """`count` full `websockets` clients that parse every push and note when each ask price
-    first appears in a depth diff."""
-    from websockets.asyncio.client import connect
-    from websockets.exceptions import ConnectionClosed
-
-    frames = [0]
-    dropped = [0]
-    probes_seen: list[dict[str, float]] = []
-    subscribe = [json.dumps({"id": 1, "method": "depth.subscribe", "params": [M, 20, "0"]}),
-                 json.dumps({"id": 2, "method": "deals.subscribe", "params": [M]})]
-    stopping = asyncio.Event()
-
-    async def one(ws) -> None:
-        mine: dict[str, float] = {}
-        probes_seen.append(mine)
-        try:
-            async for message in ws:
-                frames[0] += 1
-                if message.startswith('{"method":"depth.update","params":[false'):
-                    now = time.monotonic()
-                    for price, _ in json.loads(message)["params"][1].get("asks", ()):
-                        if price not in mine:
-                            mine[price] = now
-        except ConnectionClosed:
-            if not stopping.is_set():
-                dropped[0] += 1
-
-    sockets, tasks = [], []
-    for _ in range(count):
-        ws = await connect(url, compression=None, max_queue=1024, open_timeout=30,
-                           ping_interval=None)
-        for text in subscribe:
-            await ws.send(text)
-        sockets.append(ws)
-        tasks.append(asyncio.create_task(one(ws)))
-    loop = asyncio.get_running_loop()
-    conn.send("ready")
-    while await loop.run_in_executor(None, conn.recv) == "count":
-        conn.send(frames[0])  # frames so far (subscribe replies and snapshots included)
-    stopping.set()
-    for task in tasks:
-        task.cancel()
-    conn.send({"frames": frames[0], "dropped": dropped[0],
-               "probes": [list(mine.items()) for mine in probes_seen]})
-    for ws in sockets:
-        ws.transport.abort()
-
-
 def _masked(opcode: int, payload: bytes) -> bytes:
     mask = os.urandom(4)
     n = len(payload)
@@ -115,11 +62,16 @@ def _masked(opcode: int, payload: bytes) -> bytes:
     return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
 
 
-def light_receiver(url: str, count: int, poll: float, nice: int,
-                   conn: mp.connection.Connection) -> None:
-    """`count` subscribers that read whatever arrived every `poll` seconds and count frames
-    (pings answered). Reading in batches is what keeps 1,000 connections from taking the
-    cores the gateway needs: an eager reader wakes up for every frame."""
+DIFF = b'{"method":"depth.update","params":[false'
+
+
+def receiver(url: str, count: int, probe: bool, poll: float, nice: int,
+             conn: mp.connection.Connection) -> None:
+    """`count` subscribers on raw sockets (a hand-made handshake, frames parsed here, pings
+    answered). Probes read as soon as data arrives, take the time at the read and note when
+    each ask price first appears in a depth diff; light subscribers read whatever arrived
+    every `poll` seconds and only count frames (an eager reader per frame would take the
+    cores the gateway needs)."""
     import selectors
 
     os.nice(nice)
@@ -128,6 +80,7 @@ def light_receiver(url: str, count: int, poll: float, nice: int,
         {"id": 1, "method": "depth.subscribe", "params": [M, 20, "0"]},
         {"id": 2, "method": "deals.subscribe", "params": [M]}))
     sel = selectors.DefaultSelector()
+    seen: list[dict[str, float]] = []  # per probe: ask price -> first receipt
     for _ in range(count):
         sock = socket.create_connection((host, int(port)), timeout=30)
         key = base64.b64encode(os.urandom(16)).decode()
@@ -141,25 +94,30 @@ def light_receiver(url: str, count: int, poll: float, nice: int,
         del buf[:buf.find(b"\r\n\r\n") + 4]
         sock.sendall(subscribe)
         sock.setblocking(False)
-        sel.register(sock, selectors.EVENT_READ, buf)
+        mine: dict[str, float] = {}
+        seen.append(mine)
+        sel.register(sock, selectors.EVENT_READ, (buf, mine))
+    sel.register(conn.fileno(), selectors.EVENT_READ, None)
     frames = dropped = 0
     conn.send("ready")
     while True:
-        while conn.poll():
-            command = conn.recv()
-            if command == "count":
-                conn.send(frames)
-            else:
-                conn.send({"frames": frames, "dropped": dropped, "probes": []})
-                for key in list(sel.get_map().values()):
-                    key.fileobj.close()
+        for key, _ in sel.select(None if probe else 0):
+            if key.data is None:  # a command from the bench
+                if conn.recv() == "count":
+                    conn.send(frames)
+                    continue
+                conn.send({"frames": frames, "dropped": dropped,
+                           "probes": [list(mine.items()) for mine in seen] if probe else []})
+                for other in list(sel.get_map().values()):
+                    if other.data is not None:
+                        other.fileobj.close()
                 return
-        for key, _ in sel.select(0):
-            sock, buf = key.fileobj, key.data
+            sock, (buf, mine) = key.fileobj, key.data
             try:
                 data = sock.recv(1 << 18)
             except BlockingIOError:
                 continue
+            now = time.monotonic()
             if not data:
                 dropped += 1
                 sel.unregister(sock)
@@ -180,13 +138,18 @@ def light_receiver(url: str, count: int, poll: float, nice: int,
                 if size - at < head + n:
                     break
                 opcode = buf[at] & 0x0F
+                payload = buf[at + head:at + head + n]
                 if opcode == 1:
                     frames += 1
+                    if probe and payload.startswith(DIFF):
+                        for price, _ in json.loads(payload)["params"][1].get("asks", ()):
+                            mine.setdefault(price, now)
                 elif opcode == 9:
-                    sock.send(_masked(10, bytes(buf[at + head:at + head + n])))
+                    sock.send(_masked(10, bytes(payload)))
                 at += head + n
             del buf[:at]
-        time.sleep(poll)
+        if not probe:
+            time.sleep(poll)
 
 
 # -- orders over keep-alive HTTP ----------------------------------------------------------
@@ -260,11 +223,11 @@ def step(core: WsCore, push: WsCore, subscribers: int, rate: float, seconds: flo
     lights = subscribers - probes
     per = [lights // procs + (1 if i < lights % procs else 0) for i in range(procs)]
     ctx = mp.get_context("spawn")
-    jobs = [(probe_receiver, (push.ws_url(), probes))]
-    jobs += [(light_receiver, (push.ws_url(), count, light_poll, light_nice)) for count in per if count]
-    for target, args in jobs:
+    jobs = [(push.ws_url(), probes, True, 0.0, 0)]
+    jobs += [(push.ws_url(), count, False, light_poll, light_nice) for count in per if count]
+    for args in jobs:
         parent, child = ctx.Pipe()
-        proc = ctx.Process(target=target, args=(*args, child), daemon=True)
+        proc = ctx.Process(target=receiver, args=(*args, child), daemon=True)
         proc.start()
         pipes.append(parent)
         children.append(proc)
