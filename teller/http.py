@@ -174,6 +174,36 @@ class BodyGuard:
         return b"".join(parts)
 
 
+class InFlight:
+    """WSGI middleware that counts the requests inside the app, so ``Server.stop`` can wait
+    for them: the service closes LMDB after stopping its servers, and granian's worker returns
+    from its stop while a request may still run in one of its threads (a page polling
+    /api/health across a restart got a 500 from a closed environment). A streamed body's
+    iteration is outside the count; the teller streams nothing from LMDB."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._changed = threading.Condition()
+
+    def wrap(self, app: Callable[..., Any]) -> Callable[..., Any]:
+        def counted(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+            with self._changed:
+                self._count += 1
+            try:
+                return app(environ, start_response)
+            finally:
+                with self._changed:
+                    self._count -= 1
+                    self._changed.notify_all()
+
+        return counted
+
+    def wait_idle(self, timeout: float) -> bool:
+        """True once no request is inside the app; False if ``timeout`` passed first."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._count == 0, timeout)
+
+
 def _raise_fd_limit() -> None:
     """Idle connections cost a file descriptor each: take the hard limit (Linux allows it)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -220,8 +250,10 @@ class Server:
                                      f"{exc.strerror or exc}") from None
         self.host = host
         self.port: int = sock.getsockname()[1]
-        self._worker = EmbeddedWorker(BodyGuard().wrap(app), sock, name, threads=threads,
-                                      backlog=backlog, max_connections=max_connections,
+        self._in_flight = InFlight()
+        self._worker = EmbeddedWorker(self._in_flight.wrap(BodyGuard().wrap(app)), sock, name,
+                                      threads=threads, backlog=backlog,
+                                      max_connections=max_connections,
                                       header_read_timeout_ms=HEADER_READ_TIMEOUT_MS)
 
     @property
@@ -234,4 +266,8 @@ class Server:
         log.info("%s API listening on %s", self.name, self.url)
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Stop accepting, then wait (up to ``timeout``) for requests still inside the app."""
         self._worker.stop(timeout)
+        if not self._in_flight.wait_idle(timeout):
+            log.warning("%s API stopped with requests still running after %.0f s",
+                        self.name, timeout)

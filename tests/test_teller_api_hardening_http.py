@@ -151,3 +151,41 @@ def test_a_thousand_idle_and_dripping_connections_lock_nobody_out(
         _serves_everyone(teller)
     finally:
         close_all(idle + headers_drip + body_drip)
+
+
+def test_stop_waits_for_the_requests_still_inside_the_app() -> None:
+    """The service closes LMDB right after stopping its servers: a request still running
+    (a page polling /api/health across a restart) must finish first, not meet a closed
+    environment (it was a 500)."""
+    import threading
+
+    from teller.http import Server
+
+    inside, release, finished = threading.Event(), threading.Event(), threading.Event()
+
+    def slow_app(environ, start_response):
+        inside.set()
+        release.wait(10)
+        finished.set()
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"done"]
+
+    server = Server(slow_app, "127.0.0.1:0", "test")
+    server.start()
+    client = threading.Thread(target=lambda: _quiet_get(server.url + "/"), daemon=True)
+    client.start()
+    assert inside.wait(10), "the request never reached the app"
+    stopper = threading.Thread(target=server.stop, kwargs={"timeout": 10}, daemon=True)
+    stopper.start()
+    stopper.join(0.5)
+    assert stopper.is_alive(), "stop() returned while a request was inside the app"
+    release.set()
+    stopper.join(10)
+    assert not stopper.is_alive() and finished.is_set()
+
+
+def _quiet_get(url: str) -> None:
+    try:
+        requests.get(url, timeout=10)
+    except requests.RequestException:
+        pass  # the server may close the connection as it stops: the app's work is what counts
