@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 DATA_DIR ?= $(HOME)/.teller
 CONFIG ?= config.toml
 
-.PHONY: run test test-fast lint bench tools venv clean
+.PHONY: run test test-fast screenshots lint bench tools venv clean
 
 venv: $(VENV)/.installed
 
@@ -45,6 +45,10 @@ test: venv tools
 ## test-fast: the suite without the slow scenario tests (for working, not for CI)
 test-fast: venv
 	$(BIN)/python -m pytest -q -m 'not slow'
+
+## screenshots: the browser tests, writing the README's pictures to docs/screenshots/
+screenshots: venv tools
+	TELLER_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_teller_web_browser.py
 
 lint: venv
 	$(BIN)/ruff check .

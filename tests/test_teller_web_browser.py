@@ -5,7 +5,7 @@ moves to ``done`` with the payout txid. An operator filters and searches the dep
 one, retries a deposit the exchanger held in ``needs_review`` (a payout the node forgot past
 ``dead_after``: the path the admin API tests use), and the audit log shows who did it. Any
 console error, uncaught exception or non-loopback request fails the test. Screenshots of both
-pages at desktop and phone width go to docs/screenshots/ (the README shows them).
+pages at desktop and phone width are saved (`make screenshots` writes the README's).
 """
 
 from __future__ import annotations

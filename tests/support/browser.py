@@ -3,13 +3,17 @@
 ``browser`` (module scope) launches ``/usr/bin/chromium`` (``make tools`` installs it; Playwright's
 own browser download cannot work offline). ``open_page`` gives a page that records every
 console error, uncaught exception and request to anything but 127.0.0.1, so a test can fail on
-them (``BrowserPage.assert_clean``), and saves screenshots under ``docs/screenshots/``.
+them (``BrowserPage.assert_clean``), and saves screenshots: under ``$TELLER_SCREENSHOTS`` when
+set (``make screenshots`` sets it to ``docs/screenshots/``, which the README shows), else in a
+temporary directory, so a test run leaves the checkout as it was.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +29,8 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--disable-dev-shm-usage"]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+SCREENSHOTS = Path(os.environ.get("TELLER_SCREENSHOTS")
+                   or Path(tempfile.gettempdir()) / "teller-screenshots")
 DESKTOP = {"width": 1280, "height": 860}
 PHONE = {"width": 390, "height": 844}
 
