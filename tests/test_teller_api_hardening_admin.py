@@ -30,14 +30,14 @@ def _get(base: str, path: str, host: str, headers: dict[str, str] | None = None)
 
 
 @pytest.mark.parametrize("host", ["evil.example", "evil.example:7711", "127.0.0.1.nip.io"])
-def test_a_foreign_host_header_is_refused(teller: TellerHarness, host: str) -> None:  # noqa: F811
+def test_a_foreign_host_header_is_refused(teller: TellerHarness, host: str) -> None:
     for base, path in [(teller.admin, "/api/backup"), (teller.admin, "/api/deposits"),
                        (teller.dummy, "/dummy/sender/broadcasts")]:
         answer = _get(base, path, host)
         assert (answer.status, answer.body) == (403, b"Host not allowed\n"), (base, answer)
 
 
-def test_the_bound_and_local_names_are_accepted(teller: TellerHarness) -> None:  # noqa: F811
+def test_the_bound_and_local_names_are_accepted(teller: TellerHarness) -> None:
     _, port = hostport(teller.admin)
     for host in (f"127.0.0.1:{port}", f"localhost:{port}", "LOCALHOST", f"[::1]:{port}"):
         assert _get(teller.admin, "/api/deposits", host).status == 200, host

@@ -40,7 +40,7 @@ def _ports(t: TellerHarness) -> list[tuple[str, str]]:
 
 
 def test_expect_100_continue_without_a_body_is_answered_on_every_port(
-        teller: TellerHarness) -> None:  # noqa: F811
+        teller: TellerHarness) -> None:
     for base, path in _ports(teller):
         raw = request_bytes("GET", path, _host(base), {"Expect": "100-continue"})
         answer = exchange(base, raw, timeout=3)
@@ -48,7 +48,7 @@ def test_expect_100_continue_without_a_body_is_answered_on_every_port(
         assert answer.seconds < 2
 
 
-def test_a_huge_content_length_is_refused_from_the_header(teller: TellerHarness) -> None:  # noqa: F811
+def test_a_huge_content_length_is_refused_from_the_header(teller: TellerHarness) -> None:
     """413 at once, with not one byte of the announced body sent."""
     for base, path in [(teller.public, "/api/bind"), (teller.admin, "/api/deposits/review"),
                        (teller.dummy, "/dummy/scanner/deposit")]:
@@ -61,7 +61,7 @@ def test_a_huge_content_length_is_refused_from_the_header(teller: TellerHarness)
     assert teller.bind(SKY_ADDR)
 
 
-def test_a_json_integer_past_the_digit_limit_is_a_400(teller: TellerHarness) -> None:  # noqa: F811
+def test_a_json_integer_past_the_digit_limit_is_a_400(teller: TellerHarness) -> None:
     huge = "9" * 5000
     body = f'{{"skyaddr": "{SKY_ADDR}", "coin_type": "BTC", "n": {huge}}}'
     for base, path in [(teller.public, "/api/bind"), (teller.admin, "/api/deposits/review")]:
@@ -89,7 +89,7 @@ def _serves_everyone(t: TellerHarness, timeout: float = 3.0) -> None:
         assert r.status_code in (200, 409), r.text
 
 
-def test_idle_connections_past_the_old_limit_lock_nobody_out(teller: TellerHarness) -> None:  # noqa: F811
+def test_idle_connections_past_the_old_limit_lock_nobody_out(teller: TellerHarness) -> None:
     """waitress' default connection_limit is 100: 150 idle sockets stopped every client."""
     idle = hold(teller.public, 150, source=ATTACKER)
     try:
@@ -98,7 +98,7 @@ def test_idle_connections_past_the_old_limit_lock_nobody_out(teller: TellerHarne
         close_all(idle)
 
 
-def test_slowly_dripped_bodies_are_capped_per_client_address(teller: TellerHarness) -> None:  # noqa: F811
+def test_slowly_dripped_bodies_are_capped_per_client_address(teller: TellerHarness) -> None:
     """A body is read before the app runs, at most BODY_READS_PER_IP at once per address:
     one more from that address is a 503 at once, and other clients can still bind."""
     head = request_bytes("POST", "/api/bind", _host(teller.public), {
@@ -116,7 +116,7 @@ def test_slowly_dripped_bodies_are_capped_per_client_address(teller: TellerHarne
 
 @pytest.mark.slow
 def test_a_thousand_idle_and_dripping_connections_lock_nobody_out(
-        teller: TellerHarness) -> None:  # noqa: F811
+        teller: TellerHarness) -> None:
     """Bounded load: 1,000 idle sockets, 100 dripping a header a byte at a time and the
     per-address maximum of dripping bodies, from one attacker address, for ~12 s. The public
     API keeps answering another client throughout, and the header drippers are dropped once
