@@ -118,6 +118,18 @@ def test_deal_pushes_price_state_today_deals_kline(core, client):
     late.close()
 
 
+def test_the_clock_pushes_a_new_kline_bucket_with_no_deal_in_it(core, client):
+    trade(core, price="9000", amount="0.4")
+    client.ok("kline.subscribe", [M, 1])
+    first = client.push("kline.update")["params"][-1]
+    assert first[1:6] == ["9000", "9000", "9000", "9000", "0.4"]
+    # no order, no deal: the next second's bucket still arrives, flat at the last close
+    later = client.push("kline.update", where=lambda m: m["params"][-1][0] > first[0])
+    assert later["params"][-1][1:] == ["9000", "9000", "9000", "9000", "0", "0", M]
+    assert later["params"][-1] == core.ok("market.kline", [M, first[0], later["params"][-1][0],
+                                                           1])[-1]
+
+
 def test_auth_is_checked_through_auth_url_and_cached(core, client, auth):
     assert client.call("order.query", [M, 0, 10])["error"] == {
         "code": 6, "message": "require authentication"}

@@ -16,6 +16,11 @@ into one more round (under load, many events share a query). It refreshes at mos
 a stream of events in slices of that length. That bounds the fan-out work per market
 whatever the order rate, at a cost of at most one interval of latency.
 
+Three views change with time alone: a kline's new bucket (a flat candle at the last close), the
+24 h window of `state` sliding past old deals, and `today` at midnight. No core event marks
+them, so the clock does: `tick()` (every `CLOCK_INTERVAL`, from the gateway) re-reads those
+topics, and only a changed answer is pushed (viabtc re-reads every view every 0.5 s).
+
 A connection that joined a topic since its last refresh is "pending": the next refresh sends
 it the full state (viabtc: a clean depth snapshot, the last 100 deals, the current price/state)
 while established subscribers get only what changed. So a subscriber never sees a diff against
@@ -42,6 +47,8 @@ DEALS_ON_SUBSCRIBE = 100
 DEALS_PER_REFRESH = 10_000  # marketdata keeps 10,000 per market
 PUBLIC = ("depth", "kline", "price", "state", "today", "deals")
 ON_DEALS = frozenset({"kline", "price", "state", "today", "deals"})  # depth follows orders
+ON_CLOCK = frozenset({"kline", "state", "today"})  # their answers change with time alone
+CLOCK_INTERVAL = 1.0
 
 
 class Topic:
@@ -163,6 +170,13 @@ class Hub:
             topic = topics.get(("asset", key))
             if topic is not None:
                 self._schedule(topic)
+
+    def tick(self) -> None:
+        """The clock's event: re-read the topics whose answers change with time alone."""
+        for topics in self.by_market.values():
+            for topic in topics:
+                if topic.kind in ON_CLOCK and topic.subs:
+                    self._schedule(topic)
 
     # -- refreshing --------------------------------------------------------------------------
 

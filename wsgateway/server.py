@@ -41,7 +41,7 @@ from wsgateway.auth import Authenticator
 from wsgateway.connmix import CONNMIX
 from wsgateway.core import Core, call
 from wsgateway.frames import text_frame
-from wsgateway.hub import Hub
+from wsgateway.hub import CLOCK_INTERVAL, Hub
 from wsgateway.viabtc import VIABTC
 
 log = logging.getLogger(__name__)
@@ -285,6 +285,7 @@ class Gateway:
                 ping_interval=cfg.ping_interval or None, ping_timeout=cfg.ping_timeout,
                 close_timeout=2)
             self.port = self._server.sockets[0].getsockname()[1]
+            tasks.append(asyncio.create_task(self._clock()))
             if self.events_url:
                 from wsgateway.events import follow
 
@@ -302,6 +303,11 @@ class Gateway:
         close = getattr(self.core, "close", None)
         if close is not None:
             close()
+
+    async def _clock(self) -> None:
+        while True:
+            await asyncio.sleep(CLOCK_INTERVAL)
+            self.hub.tick()
 
     async def _load_names(self, wait: bool) -> None:
         """Markets and assets from the core (a remote core may start after the gateway)."""
