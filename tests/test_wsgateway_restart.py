@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 
 import pytest
+import requests
 from websockets.exceptions import ConnectionClosed
 
 from tests.support.nodes import free_port
@@ -95,6 +96,14 @@ def test_a_standalone_gateway_follows_the_core_across_its_restart(tmp_path):
         core.ok("order.put_limit", [1, M, 1, "1", "9100", "0", "0", "t"])
         assert public.push("depth.update")["params"] == [False, {"asks": [["9100", "1"]]}, M]
         assert client.push("order.update")["params"][1]["price"] == "9100"
+        # the standalone gateway has no HTTP port: its own port answers GET /metrics (loopback)
+        metrics = requests.get(f"http://127.0.0.1:{gateway.ws_port}/metrics", timeout=5)
+        assert metrics.status_code == 200
+        assert metrics.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        lines = dict(line.split(" ") for line in metrics.text.splitlines()
+                     if not line.startswith("#"))
+        assert lines["core_ws_connections"] == "2"
+        assert int(lines["core_ws_resyncs_total"]) >= 2  # the first connect and the one after
         client.close()
         public.close()
     finally:

@@ -22,6 +22,7 @@ gateway resyncs, since events in the gap are lost.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import threading
 import time
@@ -348,8 +349,15 @@ class Gateway:
         self.hub.resync()
 
     def _admit(self, connection: ServerConnection, request: Request) -> Response | None:
-        """Refuse before the upgrade: unknown path, too many connections (in all, per IP)."""
+        """Refuse before the upgrade: unknown path, too many connections (in all, per IP).
+        `GET /metrics` (plain HTTP) answers the gateway's Prometheus lines to loopback peers,
+        so a standalone `teller core ws`, which has no HTTP port, can be monitored."""
         path = request.path.partition("?")[0]
+        if path == "/metrics" and _is_loopback(_ip(connection)):
+            response = connection.respond(200, self.metrics_text())
+            del response.headers["Content-Type"]  # a multi-dict: replace, not append
+            response.headers["Content-Type"] = "text/plain; version=0.0.4; charset=utf-8"
+            return response
         if path not in PATHS:
             return connection.respond(404, "unknown path: use / (viabtc) or /connmix\n")
         ip = _ip(connection)
@@ -422,6 +430,13 @@ def _refuse(connection: ServerConnection, text: str) -> Response:
 def _ip(connection: ServerConnection) -> str:
     address = connection.remote_address
     return str(address[0]) if address else "?"
+
+
+def _is_loopback(ip: str) -> bool:
+    try:
+        return ipaddress.ip_address(ip).is_loopback
+    except ValueError:
+        return False
 
 
 def _host_port(addr: str) -> tuple[str, int]:
