@@ -70,6 +70,10 @@ class WsConfig:
     ping_interval: float = 20.0
     ping_timeout: float = 20.0
     push_interval: float = 0.02
+    # The fee rates of orders entered over the WebSocket; "" = the rates the client sends (as
+    # the HTTP API, which trusts its caller). Both or neither.
+    taker_fee: str = ""
+    maker_fee: str = ""
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -83,6 +87,8 @@ WS_INTS = {"max_connections": (1, 1_000_000), "max_connections_per_ip": (1, 1_00
 WS_SECONDS = {"auth_timeout": (0.01, 60), "auth_cache_seconds": (0, 86400),
               "idle_timeout": (0.1, 86400 * 7), "ping_interval": (0, 3600),
               "ping_timeout": (0.1, 3600), "push_interval": (0, 10)}
+
+WS_FEES = ("taker_fee", "maker_fee")
 
 
 def addr_ok(value: Any) -> bool:
@@ -119,8 +125,20 @@ def ws_from_dict(raw: Any, problems: list[str]) -> WsConfig:
                 problems.append(f"ws.{key} must be seconds in {low}..{high}, got {value!r}")
             else:
                 values[key] = float(value)  # float-ok: seconds
-    _unknown_keys(raw, ("addr", "auth_url", "events_addr", *WS_INTS, *WS_SECONDS), "ws",
-                  problems)
+    for key in WS_FEES:
+        if key in raw:
+            value = raw[key]
+            rate = parse(value, 0) if isinstance(value, str) and value else None
+            if value != "" and (rate is None or not 0 <= rate < 1):
+                problems.append(f"ws.{key} must be a decimal string in [0, 1), or \"\" for the "
+                                f"client's rate, got {value!r}")
+            else:
+                values[key] = value
+    if bool(values.get("taker_fee")) != bool(values.get("maker_fee")):
+        problems.append("ws.taker_fee and ws.maker_fee: set both (the rates of orders entered "
+                        "over the WebSocket) or neither (the client's rates)")
+    _unknown_keys(raw, ("addr", "auth_url", "events_addr", *WS_INTS, *WS_SECONDS, *WS_FEES),
+                  "ws", problems)
     return WsConfig(**values)
 
 

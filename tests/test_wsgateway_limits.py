@@ -195,12 +195,13 @@ def test_a_bad_ws_section_is_refused_with_every_problem(tmp_path):
     config = tmp_path / "core.toml"
     base = (WsCore(tmp_path / "x").config.read_text())
     config.write_text(base.replace("[ws]\n", '[ws]\nauth_url = "ftp://x"\nout_queue = 0\n'
-                                   'idle_timeout = -1\nbogus = 1\n', 1)
+                                   'idle_timeout = -1\nbogus = 1\ntaker_fee = "1.5"\n', 1)
                       .replace('addr = "127.0.0.1:', 'addr = "nohost', 1))
     result = CliRunner().invoke(core_group, ["run", "-c", str(config), "-d", str(tmp_path / "d")])
     assert result.exit_code != 0
     for problem in ("ws.auth_url must be an http(s):// URL", "ws.out_queue must be an integer",
-                    "ws.idle_timeout must be seconds", "ws.bogus: unknown key"):
+                    "ws.idle_timeout must be seconds", "ws.bogus: unknown key",
+                    "ws.taker_fee must be a decimal string in [0, 1)"):
         assert problem in result.output, result.output
     assert not (tmp_path / "d").exists()
 

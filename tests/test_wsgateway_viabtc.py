@@ -208,6 +208,27 @@ def test_order_entry_over_websocket(core, client):
     assert client.call("order.cancel", [M, bid["id"]])["error"]["code"] == 11
 
 
+def test_order_entry_pays_the_operators_fee_rates_when_ws_sets_them(tmp_path, auth):
+    core = WsCore(tmp_path / "fees", ws={"auth_url": auth.url, "taker_fee": "0.003",
+                                         "maker_fee": "0.001"})
+    core.start()
+    client = Client(core.ws_url())
+    try:
+        core.deposit(3, "BTC", "5")
+        core.deposit(2, "USDT", "100000")
+        client.ok("server.auth", ["tok-3", "app"])
+        order = client.ok("order.put_limit", [M, 1, "1", "9000", "0", "0", "ws"])
+        assert (order["taker_fee"], order["maker_fee"]) == ("0.003", "0.001")
+        core.ok("order.put_limit", [2, M, 2, "1", "8000", "0", "0", "t"])
+        market = client.ok("order.put_market", [M, 1, "0.5", "0", "ws"])
+        assert market["taker_fee"] == "0.003"
+        assert market["deal_fee"] == "12"  # 0.5 BTC at 8000 = 4000 USDT, 0.3 % of it
+        assert client.call("order.put_market", [M, 1, "0.5", "ws"])["error"]["code"] == 1
+    finally:
+        client.close()
+        core.stop()
+
+
 def test_reauth_as_another_user_drops_private_subscriptions(core, client):
     client.ok("server.auth", ["tok-1", "web"])
     client.ok("order.subscribe", [M])

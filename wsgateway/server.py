@@ -286,6 +286,10 @@ class Gateway:
                 ping_interval=cfg.ping_interval or None, ping_timeout=cfg.ping_timeout,
                 close_timeout=2)
             self.port = self._server.sockets[0].getsockname()[1]
+            if not cfg.taker_fee and not _is_loopback(host):
+                log.warning("orders entered over the WebSocket at %s pay the fee rates their "
+                            "clients send: set [ws] taker_fee and maker_fee notice=WATCH",
+                            cfg.addr)
             tasks.append(asyncio.create_task(self._clock()))
             if self.events_url:
                 from wsgateway.events import follow

@@ -1,7 +1,8 @@
 """The viabtc accessws dialect (path `/`): `{"id","method","params"}` -> `{"error","result","id"}`.
 
 Methods and params as accessws (exchange-core.md §4), plus order entry for authenticated users
-(`order.put_limit`, `order.put_market`, `order.cancel`: the HTTP params without the user id).
+(`order.put_limit`, `order.put_market`, `order.cancel`: the HTTP params without the user id;
+with `[ws] taker_fee` and `maker_fee` set, those rates replace the client's fee params).
 Deviations, each what a client needs: an unknown method is answered with code 4 (accessws
 stays silent), a malformed request gets code 1 with `"id": null` instead of closing the
 connection, and `*.query` replies are not cached (the core answers from memory).
@@ -30,6 +31,8 @@ PRIVATE = {"order.query": ("order.pending", 3), "order.history": ("order.finishe
            "asset.query": ("balance.query", None), "asset.history": ("balance.history", 6),
            "order.put_limit": ("order.put_limit", 7), "order.put_market": ("order.put_market", 5),
            "order.cancel": ("order.cancel", 2)}
+# order entry: where the fee rates sit in the params, replaced by [ws] taker_fee / maker_fee
+FEE_PARAMS = {"order.put_limit": (4, 5), "order.put_market": (3,)}
 LIST_SUBSCRIBE = {"price": "market", "state": "market", "today": "market", "deals": "market",
                   "order": "market", "asset": "asset"}
 
@@ -98,6 +101,8 @@ class Viabtc:
             target, arity = PRIVATE[method]
             if arity is not None and len(params) != arity:
                 raise invalid()
+            if method in FEE_PARAMS and gw.config.taker_fee:
+                params = _operator_fees(params, FEE_PARAMS[method], gw.config)
             return await call(gw.core, target, [conn.user, *params])
         kind, _, verb = method.partition(".")
         if verb == "unsubscribe" and kind in PUSH_METHOD:
@@ -154,6 +159,14 @@ class Viabtc:
         if kind in ("order", "asset"):
             return {(conn.user, p) for p in params}
         return set(params)
+
+
+def _operator_fees(params: list, places: tuple[int, ...], config: Any) -> list:
+    """The order's params with the operator's fee rates in place of the client's."""
+    fixed = list(params)
+    for place, rate in zip(places, (config.taker_fee, config.maker_fee), strict=False):
+        fixed[place] = rate
+    return fixed
 
 
 def _interval_ok(value: Any) -> bool:
