@@ -58,6 +58,7 @@ class WsConfig:
 
     addr: str = "127.0.0.1:8090"  # "" = no WebSocket server
     auth_url: str = ""  # "" = server.auth / CONNMIX auth answer "service unavailable"
+    sign_url: str = ""  # "" = server.sign answers "service unavailable"
     auth_timeout: float = 1.0
     auth_cache_seconds: float = 60.0
     events_addr: str = ""  # "" = no event stream for standalone gateways (`teller core ws`)
@@ -108,12 +109,13 @@ def ws_from_dict(raw: Any, problems: list[str]) -> WsConfig:
                 problems.append(f"ws.{key} must be 'host:port' or \"\" (off), got {raw[key]!r}")
             else:
                 values[key] = raw[key]
-    if "auth_url" in raw:
-        url = raw["auth_url"]
-        if not isinstance(url, str) or (url and not re.match(r"https?://[^/\s]+", url)):
-            problems.append(f"ws.auth_url must be an http(s):// URL or \"\", got {url!r}")
-        else:
-            values["auth_url"] = url
+    for key in ("auth_url", "sign_url"):
+        if key in raw:
+            url = raw[key]
+            if not isinstance(url, str) or (url and not re.match(r"https?://[^/\s]+", url)):
+                problems.append(f"ws.{key} must be an http(s):// URL or \"\", got {url!r}")
+            else:
+                values[key] = url
     for key, (lo, hi) in WS_INTS.items():
         if key in raw:
             values[key] = _int(raw[key], f"ws.{key}", problems, lo, hi, WsConfig.__dict__[key])
@@ -137,7 +139,7 @@ def ws_from_dict(raw: Any, problems: list[str]) -> WsConfig:
     if bool(values.get("taker_fee")) != bool(values.get("maker_fee")):
         problems.append("ws.taker_fee and ws.maker_fee: set both (the rates of orders entered "
                         "over the WebSocket) or neither (the client's rates)")
-    _unknown_keys(raw, ("addr", "auth_url", "events_addr", *WS_INTS, *WS_SECONDS, *WS_FEES),
+    _unknown_keys(raw, ("addr", "auth_url", "sign_url", "events_addr", *WS_INTS, *WS_SECONDS, *WS_FEES),
                   "ws", problems)
     return WsConfig(**values)
 

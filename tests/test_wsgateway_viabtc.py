@@ -7,21 +7,21 @@ import time
 
 import pytest
 
-from tests.support.wscore import AuthServer, Client, WsCore
+from tests.support.wscore import AuthServer, Client, WsCore, sign
 
 M = "BTCUSDT"
 
 
 @pytest.fixture
 def auth():
-    server = AuthServer({"tok-1": 1, "tok-2": 2, "tok-3": 3})
+    server = AuthServer({"tok-1": 1, "tok-2": 2, "tok-3": 3}, keys={"key-4": ("secret-4", 4)})
     yield server
     server.close()
 
 
 @pytest.fixture
 def core(tmp_path, auth):
-    proc = WsCore(tmp_path, ws={"auth_url": auth.url})
+    proc = WsCore(tmp_path, ws={"auth_url": auth.url, "sign_url": auth.sign_url})
     proc.start()
     yield proc
     proc.stop()
@@ -144,6 +144,27 @@ def test_auth_is_checked_through_auth_url_and_cached(core, client, auth):
     assert auth.requests.count("tok-1") == 1  # the second auth came from the cache
     assert auth.requests.count("wrong") == 1
     again.close()
+
+
+def test_server_sign_logs_an_api_key_in_through_sign_url(core, client, auth):
+    tonce = int(time.time() * 1000)
+    signature = sign("secret-4", "key-4", tonce)
+    assert client.call("server.sign", ["key-4", signature])["error"]["code"] == 1  # arity
+    assert client.call("server.sign", ["key-4", signature, 0])["error"]["code"] == 1
+    assert client.call("server.sign", ["key-4", signature, str(tonce)])["error"]["code"] == 1
+    assert client.call("server.sign", ["key-4", "bad", tonce])["error"] == {
+        "code": 11, "message": "invalid token"}
+    assert client.call("order.query", [M, 0, 10])["error"]["code"] == 6  # nothing changed
+    assert client.ok("server.sign", ["key-4", signature, tonce]) == {"status": "success"}
+    core.deposit(4, "BTC", "2")
+    order = client.ok("order.put_limit", [M, 1, "1", "9000", "0", "0", "bot"])
+    assert order["user"] == 4
+    assert client.ok("asset.query", ["BTC"])["BTC"] == {"available": "1", "freeze": "1"}
+    # a replayed signature is the sign service's to refuse, and is not cached here
+    again = Client(core.ws_url())
+    assert again.call("server.sign", ["key-4", signature, tonce])["error"]["code"] == 11
+    again.close()
+    assert auth.requests.count(signature) == 2
 
 
 def test_private_queries_and_pushes_after_auth(core, client):

@@ -1,11 +1,14 @@
-"""Tokens to user ids through `[ws] auth_url`, viabtc accessws's contract, with a cache.
+"""Tokens to user ids through `[ws] auth_url`, viabtc accessws's contract, with a cache; and
+API-key signatures through `[ws] sign_url` (accessws's `server.sign`).
 
-GET auth_url with `Authorization: <token>`; the reply must be
+GET auth_url with `Authorization: <token>`, or GET `sign_url?access_id=...&tonce=...` with
+`Authorization: <signature>`; the reply must be
 `{"code": 0, "message": null, "data": {"user_id": N}}`. A non-zero code becomes error 11 with
 the server's message, an unreadable reply error 2, no reply within `auth_timeout` error 5
 (viabtc's mapping). CONNMIX's `{"uid": N}` reply is accepted as well, so the same check serves
 both dialects. Successful answers are cached for `auth_cache_seconds` (bounded, oldest out),
-refusals are not: a user who just logged in must not wait for a cached "no".
+refusals are not: a user who just logged in must not wait for a cached "no". Signatures are
+not cached: each carries its own tonce, and the sign service judges whether one is fresh.
 """
 
 from __future__ import annotations
@@ -26,8 +29,9 @@ USER_MAX = 2**63 - 1
 
 class Authenticator:
     def __init__(self, url: str, timeout: float, cache_seconds: float,
-                 loop: asyncio.AbstractEventLoop, workers: int = 4) -> None:
+                 loop: asyncio.AbstractEventLoop, workers: int = 4, sign_url: str = "") -> None:
         self.url = url
+        self.sign_url = sign_url
         self.timeout = timeout
         self.cache_seconds = cache_seconds
         self.loop = loop
@@ -46,7 +50,7 @@ class Authenticator:
         if hit is not None and hit[1] > now:
             self._cache.move_to_end(token)
             return hit[0]
-        user = await self.loop.run_in_executor(self._pool, self._check, token)
+        user = await self.loop.run_in_executor(self._pool, self._check, self.url, token, None)
         if self.cache_seconds > 0:
             self._cache[token] = (user, now + self.cache_seconds)
             self._cache.move_to_end(token)
@@ -54,14 +58,22 @@ class Authenticator:
                 self._cache.popitem(last=False)
         return user
 
-    def _check(self, token: str) -> int:
+    async def signed_user(self, access_id: str, signature: str, tonce: int) -> int:
+        """The user an API key's signed request belongs to; raises CoreError as `user_id`."""
+        if not self.sign_url:
+            raise CoreError(3, "service unavailable: no sign_url configured")
+        query = {"access_id": access_id, "tonce": str(tonce)}
+        return await self.loop.run_in_executor(self._pool, self._check, self.sign_url,
+                                               signature, query)
+
+    def _check(self, url: str, authorization: str, query: dict[str, str] | None) -> int:
         self.checks += 1
         try:
             session = getattr(self._local, "session", None)
             if session is None:
                 session = self._local.session = requests.Session()
-            reply = session.get(self.url, headers={"Authorization": token},
-                                      timeout=self.timeout)
+            reply = session.get(url, params=query, headers={"Authorization": authorization},
+                                timeout=self.timeout)
             body = reply.json()
         except requests.Timeout:
             raise CoreError(5, "service timeout") from None

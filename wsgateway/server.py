@@ -150,7 +150,7 @@ class Gateway:
         self.core: Core = core_factory(self.loop)
         self.hub = Hub(self.core, push_interval=config.push_interval)
         self.auth = Authenticator(config.auth_url, config.auth_timeout,
-                                  config.auth_cache_seconds, self.loop)
+                                  config.auth_cache_seconds, self.loop, sign_url=config.sign_url)
         self.markets: dict[str, tuple[str, str]] = {}
         self.assets: set[str] = set()
         self.conns: set[Conn] = set()

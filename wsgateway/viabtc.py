@@ -20,6 +20,7 @@ from wsgateway.core import call
 
 DEPTH_LIMITS = frozenset({1, 5, 10, 20, 30, 50, 100})  # accessws depth_limit
 SOURCE_MAX = 30
+SIGN_FIELD_MAX = 1024  # server.sign's access_id and authorisation, in characters
 PUSH_METHOD = {"depth": "depth.update", "kline": "kline.update", "price": "price.update",
                "state": "state.update", "today": "today.update", "deals": "deals.update",
                "order": "order.update", "asset": "asset.update"}
@@ -93,6 +94,8 @@ class Viabtc:
             return int(time.time())
         if method == "server.auth":
             return await self._auth(gw, conn, params)
+        if method == "server.sign":
+            return await self._sign(gw, conn, params)
         if method in QUERIES:
             return await call(gw.core, QUERIES[method], params)
         if method in PRIVATE:
@@ -124,10 +127,24 @@ class Viabtc:
                 or len(params[1].encode()) > SOURCE_MAX or not params[0]):
             raise invalid()
         user = await gw.auth.user_id(params[0])
+        return self._become(gw, conn, user, params[1])
+
+    async def _sign(self, gw: Any, conn: Any, params: list) -> Any:
+        """accessws's API-key login: [access_id, authorisation, tonce]; source "api"."""
+        if (len(params) != 3 or not all(isinstance(p, str) and p for p in params[:2])
+                or len(params[0]) > SIGN_FIELD_MAX or len(params[1]) > SIGN_FIELD_MAX
+                or isinstance(params[2], bool) or not isinstance(params[2], int)
+                or not params[2] or abs(params[2]) >= 2**63):
+            raise invalid()
+        user = await gw.auth.signed_user(params[0], params[1], params[2])
+        return self._become(gw, conn, user, "api")
+
+    @staticmethod
+    def _become(gw: Any, conn: Any, user: int, source: str) -> dict:
         if conn.user is not None and conn.user != user:  # another user: private subs go
             for kind in ("order", "asset"):
                 gw.hub.replace(conn, kind, set(), gw.config.max_subscriptions)
-        conn.user, conn.source = user, params[1]
+        conn.user, conn.source = user, source
         return {"status": "success"}
 
     async def _subscription(self, gw: Any, conn: Any, kind: str, params: list) -> set:

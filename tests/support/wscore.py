@@ -6,6 +6,8 @@ Used by tests/test_wsgateway_*.py and bench/ws.py.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import signal
@@ -17,6 +19,7 @@ import tomllib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import requests
 from websockets.sync.client import ClientConnection, connect
@@ -28,20 +31,36 @@ from tests.support.wait import scaled, wait_until
 CORE = [sys.executable, "-c", "from teller.cli_core import core_group; core_group()"]
 
 
-class AuthServer:
-    """viabtc's auth_url contract on 127.0.0.1: `Authorization: <token>` -> user id.
-    `tokens` maps token -> user id; anything else gets code 11-style refusal."""
+def sign(secret: str, access_id: str, tonce: int) -> str:
+    """The signature `AuthServer`'s sign_url expects (a stand-in for an exchange's API-key
+    scheme: HMAC-SHA256 of the query string)."""
+    message = f"access_id={access_id}&tonce={tonce}".encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
-    def __init__(self, tokens: dict[str, int]) -> None:
+
+class AuthServer:
+    """viabtc's auth_url and sign_url contracts on 127.0.0.1. `/auth`: `Authorization: <token>`
+    -> user id, from `tokens`. `/sign?access_id=..&tonce=..`: `Authorization: <signature>` ->
+    user id, from `keys` (access_id -> (secret, user)); a tonce is accepted once. Anything else
+    gets a code-401 refusal."""
+
+    def __init__(self, tokens: dict[str, int],
+                 keys: dict[str, tuple[str, int]] | None = None) -> None:
         self.tokens = dict(tokens)
+        self.keys = dict(keys or {})
         self.requests: list[str] = []
+        self.tonces: set[tuple[str, str]] = set()
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - http.server's name
                 token = self.headers.get("Authorization", "")
                 owner.requests.append(token)
-                user = owner.tokens.get(token)
+                path, _, query = self.path.partition("?")
+                if path == "/sign":
+                    user = owner.signed(dict(parse_qsl(query)), token)
+                else:
+                    user = owner.tokens.get(token)
                 body = ({"code": 0, "message": None, "data": {"user_id": user}} if user
                         else {"code": 401, "message": "invalid token", "data": None})
                 data = json.dumps(body).encode()
@@ -56,8 +75,19 @@ class AuthServer:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}/auth"
+        self.sign_url = f"http://127.0.0.1:{self.server.server_port}/sign"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+
+    def signed(self, query: dict[str, str], signature: str) -> int | None:
+        access_id, tonce = query.get("access_id", ""), query.get("tonce", "")
+        secret, user = self.keys.get(access_id, ("", None))
+        if user is None or not tonce.lstrip("-").isdigit() or (access_id, tonce) in self.tonces:
+            return None
+        if not hmac.compare_digest(signature, sign(secret, access_id, int(tonce))):
+            return None
+        self.tonces.add((access_id, tonce))
+        return user
 
     def close(self) -> None:
         self.server.shutdown()
