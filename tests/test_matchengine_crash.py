@@ -8,50 +8,23 @@ equal a recomputation from the deposits and resting orders found after the resta
 
 from __future__ import annotations
 
-import os
 import random
-import signal
-import socket
-import subprocess
-import sys
 import threading
 from decimal import Decimal
 
 import pytest
 import requests
 
-from tests.support.core import ROOT
+from tests.support.core_process import CoreProcess
 from tests.support.wait import wait_until
 
 USERS = range(1, 7)
-START = [sys.executable, "-c", "from teller.cli_core import core_group; core_group()", "run",
-         "-c", str(ROOT / "core.toml"), "--ws-addr", "127.0.0.1:0"]  # a free port for push
+PUSH_ON_A_FREE_PORT = ["--ws-addr", "127.0.0.1:0"]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start(data_dir, port: int) -> subprocess.Popen:
-    proc = subprocess.Popen(START + ["-d", str(data_dir), "--http-addr", f"127.0.0.1:{port}"],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env=dict(os.environ, PYTHONPATH=str(ROOT)))
-
-    def up() -> bool:
-        assert proc.poll() is None, proc.stderr.read().decode()
-        try:
-            return rpc(port, "asset.list", [])["error"] is None
-        except requests.RequestException:
-            return False
-
-    wait_until(up, 30)
-    return proc
-
-
-def rpc(port: int, method: str, params: list, session=requests) -> dict:
-    reply = session.post(f"http://127.0.0.1:{port}/", timeout=10,
+def rpc(url: str, method: str, params: list, session: requests.Session) -> dict:
+    """One call on a driver thread's own session (a Session is not shared across threads)."""
+    reply = session.post(url + "/", timeout=10,
                          json={"id": 1, "method": method, "params": params})
     return reply.json()
 
@@ -59,9 +32,9 @@ def rpc(port: int, method: str, params: list, session=requests) -> dict:
 class Driver(threading.Thread):
     """One user's burst; records what the core acknowledged."""
 
-    def __init__(self, port: int, user: int) -> None:
+    def __init__(self, url: str, user: int) -> None:
         super().__init__(daemon=True)
-        self.port, self.user = port, user
+        self.url, self.user = url, user
         self.orders: dict[int, dict] = {}  # acknowledged puts
         self.cancels: set[int] = set()  # acknowledged cancels
         self.tried_cancel: set[int] = set()
@@ -79,19 +52,19 @@ class Driver(threading.Thread):
                     order_id = self.rng.choice(sorted(set(self.orders) - self.tried_cancel)
                                                or [0])
                     self.tried_cancel.add(order_id)
-                    if rpc(self.port, "order.cancel", [self.user, "BTCUSDT", order_id],
+                    if rpc(self.url, "order.cancel", [self.user, "BTCUSDT", order_id],
                            session)["error"] is None:
                         self.cancels.add(order_id)
                 elif roll < 0.25:
                     business_id = self.user * 1_000_000 + n
-                    if rpc(self.port, "balance.update", [self.user, "BTC", "deposit",
+                    if rpc(self.url, "balance.update", [self.user, "BTC", "deposit",
                                                          business_id, "0.01", {}],
                            session)["error"] is None:
                         self.deposits.add(business_id)
                 else:
                     side = self.rng.choice([1, 2])
                     price = f"{self.rng.randint(9000, 9900) if side == 1 else self.rng.randint(7000, 7900)}"
-                    reply = rpc(self.port, "order.put_limit",
+                    reply = rpc(self.url, "order.put_limit",
                                 [self.user, "BTCUSDT", side, "0.01", price, "0.002", "0.001", ""],
                                 session)
                     if reply["error"] is None:
@@ -102,37 +75,30 @@ class Driver(threading.Thread):
 
 @pytest.mark.slow
 def test_kill_9_mid_burst_loses_no_acknowledged_operation(tmp_path):
-    port = free_port()
-    proc = start(tmp_path, port)
+    core = CoreProcess(tmp_path / "data", args=PUSH_ON_A_FREE_PORT).start()
     try:
         for user in USERS:
-            assert rpc(port, "balance.update", [user, "BTC", "deposit", 1, "50", {}])["error"] \
-                is None
-            assert rpc(port, "balance.update", [user, "USDT", "deposit", 1, "100000", {}])[
-                "error"] is None
-        drivers = [Driver(port, user) for user in USERS]
+            core.ok("balance.update", [user, "BTC", "deposit", 1, "50", {}])
+            core.ok("balance.update", [user, "USDT", "deposit", 1, "100000", {}])
+        drivers = [Driver(core.url, user) for user in USERS]
         for driver in drivers:
             driver.start()
         wait_until(lambda: sum(len(d.orders) for d in drivers) > 300, 30)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(10)
+        core.kill()
         for driver in drivers:
             driver.join(15)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        core.kill()
 
-    port = free_port()
-    proc = start(tmp_path, port)
+    core.start()  # the same data directory
     try:
         for driver in drivers:
             user = driver.user
-            pending = rpc(port, "order.pending", [user, "BTCUSDT", 0, 101])["result"]
+            pending = core.rpc("order.pending", [user, "BTCUSDT", 0, 101])["result"]
             resting = {o["id"]: o for o in pending["records"]}
             offset = 101
             while len(resting) < pending["total"]:
-                page = rpc(port, "order.pending", [user, "BTCUSDT", offset, 101])["result"]
+                page = core.rpc("order.pending", [user, "BTCUSDT", offset, 101])["result"]
                 resting.update({o["id"]: o for o in page["records"]})
                 offset += 101
             for order_id, acked in driver.orders.items():
@@ -141,14 +107,14 @@ def test_kill_9_mid_burst_loses_no_acknowledged_operation(tmp_path):
                     assert order_id not in driver.cancels
                 else:  # only a cancel we sent may have removed it
                     assert order_id in driver.tried_cancel, order_id
-                    assert rpc(port, "order.finished_detail", [order_id])["result"] is not None
+                    assert core.rpc("order.finished_detail", [order_id])["result"] is not None
             for order_id in driver.cancels:
                 assert order_id not in resting
-            history = rpc(port, "balance.history", [user, "BTC", "deposit", 0, 0, 0, 101])
+            history = core.rpc("balance.history", [user, "BTC", "deposit", 0, 0, 0, 101])
             records = history["result"]["records"]
             offset = 101
             while True:
-                page = rpc(port, "balance.history", [user, "BTC", "deposit", 0, 0, offset, 101])
+                page = core.rpc("balance.history", [user, "BTC", "deposit", 0, 0, offset, 101])
                 if not page["result"]["records"]:
                     break
                 records += page["result"]["records"]
@@ -156,7 +122,7 @@ def test_kill_9_mid_burst_loses_no_acknowledged_operation(tmp_path):
             present = {r["detail"]["id"] for r in records}
             assert driver.deposits <= present
             for business_id in driver.deposits:
-                again = rpc(port, "balance.update", [user, "BTC", "deposit", business_id,
+                again = core.rpc("balance.update", [user, "BTC", "deposit", business_id,
                                                      "0.01", {}])
                 assert again["error"]["code"] == 10
             # independent recomputation: no trades happened (asks >= 9000 > bids)
@@ -165,11 +131,11 @@ def test_kill_9_mid_burst_loses_no_acknowledged_operation(tmp_path):
                              Decimal(0))
             usdt_frozen = sum((Decimal(o["left"]) * Decimal(o["price"])
                                for o in resting.values() if o["side"] == 2), Decimal(0))
-            balance = rpc(port, "balance.query", [user, "BTC", "USDT"])["result"]
+            balance = core.rpc("balance.query", [user, "BTC", "USDT"])["result"]
             assert Decimal(balance["BTC"]["freeze"]) == btc_frozen
             assert Decimal(balance["BTC"]["available"]) == btc_total - btc_frozen
             assert Decimal(balance["USDT"]["freeze"]) == usdt_frozen
             assert Decimal(balance["USDT"]["available"]) == Decimal(100000) - usdt_frozen
     finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(20) == 0
+        core.stop()
+    assert core.proc is not None and core.proc.returncode == 0

@@ -9,10 +9,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 import tomllib
@@ -21,14 +17,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-import requests
 from websockets.sync.client import ClientConnection, connect
 
+from tests.support.core_process import CoreProcess
 from tests.support.nodes import free_port
 from tests.support.process import REPO
-from tests.support.wait import scaled, wait_until
-
-CORE = [sys.executable, "-c", "from teller.cli_core import core_group; core_group()"]
+from tests.support.wait import scaled
 
 
 def sign(secret: str, access_id: str, tonce: int) -> str:
@@ -94,22 +88,22 @@ class AuthServer:
         self.server.server_close()
 
 
-class WsCore:
-    """A core subprocess (HTTP + WebSocket on free ports), restartable on the same data.
-    With `command="ws"` it is a standalone gateway (`teller core ws`) for the core whose HTTP
-    port is `http_port` (its [ws] events_addr must be in `ws`)."""
+class WsCore(CoreProcess):
+    """A core subprocess (HTTP + WebSocket on free ports) with its own config in `root`,
+    restartable on the same data. With `command="ws"` it is a standalone gateway
+    (`teller core ws`) for the core whose HTTP port is `http_port` (its [ws] events_addr must
+    be in `ws`)."""
 
     def __init__(self, root: Path, ws: dict[str, Any] | None = None,
                  command: str = "run", http_port: int | None = None) -> None:
-        self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.command = command
-        self.http_port, self.ws_port = http_port or free_port(), free_port()
+        root = Path(root)
+        root.mkdir(parents=True, exist_ok=True)
+        http_port = http_port or free_port()
+        self.ws_port = free_port()
         self.ws_enabled = (ws or {}).get("addr") != ""
         with open(REPO / "core.toml", "rb") as fh:
             base = tomllib.load(fh)
-        sections = {"core": {"http_addr": f"127.0.0.1:{self.http_port}",
-                             "snapshot_interval": 0},
+        sections = {"core": {"http_addr": f"127.0.0.1:{http_port}", "snapshot_interval": 0},
                     "ws": {"addr": f"127.0.0.1:{self.ws_port}", **(ws or {})}}
         text = "".join(f"[{name}]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in keys.items())
                        + "\n" for name, keys in sections.items())
@@ -117,71 +111,25 @@ class WsCore:
             for item in base[table]:
                 text += f"\n[[{table}]]\n" + "".join(f"{k} = {json.dumps(v)}\n"
                                                      for k, v in item.items())
-        self.config = self.root / "core.toml"
-        self.config.write_text(text)
-        self.dir = self.root / "data"
-        self.log_path = self.root / "core.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.session = requests.Session()
-        self._id = 0
+        config = root / "core.toml"
+        config.write_text(text)
+        super().__init__(root / "data", config, command=command, http_port=http_port)
+        self.log_path = root / "core.log"
 
     @property
     def http(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}/"
+        return self.url + "/"
 
     def ws_url(self, path: str = "/") -> str:
         return f"ws://127.0.0.1:{self.ws_port}{path}"
 
-    def start(self, timeout: float = 30) -> None:
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                [*CORE, self.command, "-c", str(self.config),
-                 *(["-d", str(self.dir)] if self.command == "run" else [])], cwd=REPO,
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=dict(os.environ, PYTHONPATH=str(REPO)))
-        wait_until(self.ready, timeout=timeout, message="the core and its WebSocket server")
-
     def ready(self) -> bool:
-        if self.proc is not None and self.proc.poll() is not None:
-            raise AssertionError(f"core exited with {self.proc.returncode}:\n{self.log_tail()}")
-        if self.rpc("asset.list", [])["error"] is not None:
+        if not super().ready():
             return False
         if not self.ws_enabled:
             return True
         with connect(self.ws_url(), open_timeout=2):
             return True
-
-    def rpc(self, method: str, params: list) -> dict:
-        self._id += 1
-        return self.session.post(self.http, timeout=10, json={
-            "id": self._id, "method": method, "params": params}).json()
-
-    def ok(self, method: str, params: list) -> Any:
-        reply = self.rpc(method, params)
-        assert reply["error"] is None, (method, params, reply)
-        return reply["result"]
-
-    def deposit(self, user: int, asset: str, amount: str) -> None:
-        self._id += 1
-        self.ok("balance.update", [user, asset, "deposit", self._id, amount, {}])
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-    def log_tail(self, lines: int = 40) -> str:
-        if not self.log_path.exists():
-            return ""
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
 class Client:
