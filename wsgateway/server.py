@@ -286,7 +286,7 @@ class Gateway:
                 ping_interval=cfg.ping_interval or None, ping_timeout=cfg.ping_timeout,
                 close_timeout=2)
             self.port = self._server.sockets[0].getsockname()[1]
-            if not cfg.taker_fee and not _is_loopback(host):
+            if not cfg.taker_fee and not is_loopback(host):
                 log.warning("orders entered over the WebSocket at %s pay the fee rates their "
                             "clients send: set [ws] taker_fee and maker_fee notice=WATCH",
                             cfg.addr)
@@ -357,7 +357,7 @@ class Gateway:
         `GET /metrics` (plain HTTP) answers the gateway's Prometheus lines to loopback peers,
         so a standalone `teller core ws`, which has no HTTP port, can be monitored."""
         path = request.path.partition("?")[0]
-        if path == "/metrics" and _is_loopback(_ip(connection)):
+        if path == "/metrics" and is_loopback(_ip(connection)):
             response = connection.respond(200, self.metrics_text())
             del response.headers["Content-Type"]  # a multi-dict: replace, not append
             response.headers["Content-Type"] = "text/plain; version=0.0.4; charset=utf-8"
@@ -436,11 +436,17 @@ def _ip(connection: ServerConnection) -> str:
     return str(address[0]) if address else "?"
 
 
-def _is_loopback(ip: str) -> bool:
+def is_loopback(ip: str) -> bool:
+    """A loopback address (a peer, or a host to listen on), also as a dual-stack socket shows
+    an IPv4 peer (::ffff:127.0.0.1)."""
+    if ip == "localhost":
+        return True
     try:
-        return ipaddress.ip_address(ip).is_loopback
+        address = ipaddress.ip_address(ip)
     except ValueError:
         return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return (mapped or address).is_loopback
 
 
 def _host_port(addr: str) -> tuple[str, int]:
