@@ -96,6 +96,13 @@ def test_a_standalone_gateway_follows_the_core_across_its_restart(tmp_path):
         core.ok("order.put_limit", [1, M, 1, "1", "9100", "0", "0", "t"])
         assert public.push("depth.update")["params"] == [False, {"asks": [["9100", "1"]]}, M]
         assert client.push("order.update")["params"][1]["price"] == "9100"
+        # the clock re-reads time-driven views here too: a deal, then a flat 1 s kline bucket
+        core.deposit(2, "USDT", "100000")
+        core.ok("order.put_limit", [2, M, 2, "0.5", "9000", "0", "0", "t"])
+        public.ok("kline.subscribe", [M, 1])
+        first = public.push("kline.update")["params"][-1]
+        later = public.push("kline.update", where=lambda m: m["params"][-1][0] > first[0])
+        assert later["params"][-1][1:] == ["9000", "9000", "9000", "9000", "0", "0", M]
         # the standalone gateway has no HTTP port: its own port answers GET /metrics (loopback)
         metrics = requests.get(f"http://127.0.0.1:{gateway.ws_port}/metrics", timeout=5)
         assert metrics.status_code == 200

@@ -96,8 +96,12 @@ async def follow(url: str, gateway: Any) -> None:
                 log.info("following the core's event stream at %s", url)
                 delay = 0.2
                 gateway.lost_events("event stream connected")
-                async for frame in ws:
-                    gateway.hub.on_events(json.loads(frame))
+                gateway.following = True
+                try:
+                    async for frame in ws:
+                        gateway.hub.on_events(json.loads(frame))
+                finally:
+                    gateway.following = False
         except asyncio.CancelledError:
             raise
         except (OSError, ConnectionClosed, TimeoutError) as exc:

@@ -162,6 +162,7 @@ class Gateway:
         self.fanout_max = 0.0
         self.port = 0
         self.events_port = 0
+        self.following = False  # standalone: connected to the core's event stream right now
         self._inbox: deque[list] = deque()
         self._inbox_count = 0
         self._inbox_lock = threading.Lock()
@@ -312,7 +313,8 @@ class Gateway:
     async def _clock(self) -> None:
         while True:
             await asyncio.sleep(CLOCK_INTERVAL)
-            self.hub.tick()
+            if self.events_url is None or self.following:  # a core that is down: no re-reads
+                self.hub.tick()
 
     async def _load_names(self, wait: bool) -> None:
         """Markets and assets from the core (a remote core may start after the gateway)."""
