@@ -139,8 +139,8 @@ def ws_from_dict(raw: Any, problems: list[str]) -> WsConfig:
     if bool(values.get("taker_fee")) != bool(values.get("maker_fee")):
         problems.append("ws.taker_fee and ws.maker_fee: set both (the rates of orders entered "
                         "over the WebSocket) or neither (the client's rates)")
-    _unknown_keys(raw, ("addr", "auth_url", "sign_url", "events_addr", *WS_INTS, *WS_SECONDS, *WS_FEES),
-                  "ws", problems)
+    known = ("addr", "auth_url", "sign_url", "events_addr", *WS_INTS, *WS_SECONDS, *WS_FEES)
+    _unknown_keys(raw, known, "ws", problems)
     return WsConfig(**values)
 
 
