@@ -9,7 +9,6 @@ the other way round.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,8 +21,9 @@ from matchengine.service import CoreService, now
 
 def open_core(config: CoreConfig, data_dir: str | Path,
               clock: Callable[[], float] = now) -> CoreService:
-    """Recover the core in `data_dir` and start its threads, with market data attached."""
-    market = MarketData(markets=[m.name for m in config.markets], clock=time.time)
+    """Recover the core in `data_dir` and start its threads, with market data attached (on the
+    same clock, so deal times and market-data windows agree, also under a test's clock)."""
+    market = MarketData(markets=[m.name for m in config.markets], clock=clock)
     return CoreService(config, data_dir, clock=clock, market=market)
 
 

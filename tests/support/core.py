@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ import requests
 from exchangecore import open_core
 from matchengine.config import CoreConfig, load
 from matchengine.rpcserver import RpcServer
+from matchengine.service import now
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository (core.toml)
 
@@ -25,8 +26,9 @@ def core_config() -> CoreConfig:
 class CoreServer:
     """A CoreService served by its RpcServer on 127.0.0.1:<free port>."""
 
-    def __init__(self, data_dir: Path, config: CoreConfig | None = None) -> None:
-        self.service = open_core(config or core_config(), data_dir)
+    def __init__(self, data_dir: Path, config: CoreConfig | None = None,
+                 clock: Callable[[], float] = now) -> None:
+        self.service = open_core(config or core_config(), data_dir, clock=clock)
         self.server = RpcServer(self.service, "127.0.0.1", 0)
         self.url = self.server.url + "/"
         self.server.start()
