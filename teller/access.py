@@ -15,12 +15,13 @@ the token crosses the network in the clear unless a TLS proxy is in front.
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import logging
 import os
 from typing import TYPE_CHECKING
 
 from flask import Flask, Response, request
+
+from common.netaddr import is_loopback
 
 from .http import error_response, split_hostport
 from .web_pages import is_console_asset
@@ -32,16 +33,6 @@ log = logging.getLogger(__name__)
 
 TOKEN_ENV = "TELLER_ADMIN_TOKEN"
 LOCAL_NAMES = ("localhost", "127.0.0.1", "::1")
-
-
-def is_loopback(host: str) -> bool:
-    """True for localhost and loopback addresses; 0.0.0.0, :: and names are not."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def admin_token(config: Config) -> tuple[str, list[str]]:

@@ -22,7 +22,6 @@ gateway resyncs, since events in the gap are lost.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import threading
 import time
@@ -36,6 +35,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.protocol import OPEN
 
+from common.netaddr import is_loopback
 from matchengine.config import WsConfig
 from matchengine.errors import CoreError
 from wsgateway.auth import Authenticator
@@ -436,19 +436,6 @@ def _refuse(connection: ServerConnection, text: str) -> Response:
 def _ip(connection: ServerConnection) -> str:
     address = connection.remote_address
     return str(address[0]) if address else "?"
-
-
-def is_loopback(ip: str) -> bool:
-    """A loopback address (a peer, or a host to listen on), also as a dual-stack socket shows
-    an IPv4 peer (::ffff:127.0.0.1)."""
-    if ip == "localhost":
-        return True
-    try:
-        address = ipaddress.ip_address(ip)
-    except ValueError:
-        return False
-    mapped = getattr(address, "ipv4_mapped", None)
-    return (mapped or address).is_loopback
 
 
 def _host_port(addr: str) -> tuple[str, int]:
