@@ -10,16 +10,9 @@ from alerts.config import build_center, read_secrets
 from alerts.handler import AlertHandler
 from alerts.settings import parse_alerts
 from alerts.sinks import SIGNATURE_HEADER, RedisSink, WebhookSink, sign
+from tests.support.clock import Clock
 from tests.support.wait import wait_until
 from tests.support.webhook import WebhookReceiver
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_redis_gets_firing_and_resolved_with_dedup(redis_server):

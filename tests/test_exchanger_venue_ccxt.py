@@ -26,17 +26,10 @@ from exchanger.venues.base import (
 )
 from exchanger.venues.ccxt_venue import CcxtVenue
 from tests.support.binance import BASE, FakeBinance, Fill, error, exchange_info
+from tests.support.clock import Clock
 
 KEY = "test-api-key-0123"
 SECRET = "test-secret-do-not-leak-9876"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -229,7 +222,7 @@ def test_rejected_with_nothing_filled_may_retry_with_the_next_attempt(fake: Fake
 
 
 def test_rate_limit_on_the_order_backs_off(fake: FakeBinance) -> None:
-    clock = Clock()
+    clock = Clock(1000.0)
     v = venue(clock, settle_s=11.0)
     clock.now += 60  # long after start
     fake.fail_next.append((429, error(-1003, "Too many requests; current limit is 6000 requests per minute.")))
@@ -246,7 +239,7 @@ def test_rate_limit_on_the_order_backs_off(fake: FakeBinance) -> None:
 
 
 def test_timeout_after_the_exchange_took_the_order_never_orders_twice(fake: FakeBinance) -> None:
-    clock = Clock()
+    clock = Clock(1000.0)
     v = venue(clock, settle_s=11.0)
     clock.now += 60
     fake.fill_next.append(([Fill("0.00000200", "500.0", "0.5")], "FILLED"))

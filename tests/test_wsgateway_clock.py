@@ -1,6 +1,6 @@
 """Views that change with time alone are pushed by the gateway's clock: `state` as its 24 h
 window slides past a deal, and `today` once the day has turned. A real core and gateway in
-this process, on a clock the test moves, and a real client."""
+this process, on a clock the test moves (it stands still otherwise), and a real client."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import dataclasses
 import pytest
 
 from matchengine.service import now
+from tests.support.clock import Clock
 from tests.support.core import CoreServer, core_config
 from tests.support.wscore import Client
 from wsgateway import in_process
@@ -17,19 +18,9 @@ M = "BTCUSDT"
 DAY = 86400
 
 
-class MovableClock:
-    """The core's clock: real time plus an offset the test sets."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return now() + self.offset
-
-
 @pytest.fixture
 def stack(tmp_path):
-    clock = MovableClock()
+    clock = Clock(now())
     core = CoreServer(tmp_path / "core", clock=clock)
     gateway = in_process(core.service, dataclasses.replace(core_config().ws, addr="127.0.0.1:0"))
     yield core, gateway, clock
@@ -49,7 +40,7 @@ def test_state_and_today_are_pushed_when_time_moves_a_deal_out_of_their_window(s
     assert client.push("state.update")["params"][1]["volume"] == "0.4"
     assert client.push("today.update")["params"][1]["volume"] == "0.4"
     client.no_push("state.update", 1.5)  # the clock re-reads, nothing changed: nothing sent
-    clock.offset = DAY + 120  # no order, no deal: only time passes
+    clock.now += DAY + 120  # no order, no deal: only time passes
     state = client.push("state.update")["params"]
     assert state == [M, core.ok("market.status", [M, DAY])]
     assert state[1]["volume"] == "0" and state[1]["last"] == "9000"

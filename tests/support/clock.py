@@ -1,7 +1,9 @@
-"""Time helpers for market-data tests: UTC timestamps and a fixture that switches the zone.
+"""Time helpers for tests: UTC timestamps, a fixture that switches the zone, and a clock the
+test moves by hand.
 
 Klines and daily status depend on the process's local zone (viabtc buckets by local time), so
 the ``set_tz`` fixture (registered for every test by ``tests/conftest.py``) switches it.
+``Clock`` goes where code takes ``clock=``; the test sets or adds to ``now``.
 """
 
 from __future__ import annotations
@@ -29,3 +31,13 @@ def set_tz(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
 def utc(*fields: int) -> int:
     """Unix time of a UTC date given as (year, month, day[, hour, minute, second])."""
     return calendar.timegm(fields + (0,) * (6 - len(fields)))
+
+
+class Clock:
+    """Stands still until the test moves ``now``."""
+
+    def __init__(self, now: float = 1_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
