@@ -245,6 +245,13 @@ def test_order_entry_pays_the_operators_fee_rates_when_ws_sets_them(tmp_path, au
         assert market["taker_fee"] == "0.003"
         assert market["deal_fee"] == "12"  # 0.5 BTC at 8000 = 4000 USDT, 0.3 % of it
         assert client.call("order.put_market", [M, 1, "0.5", "ws"])["error"]["code"] == 1
+        # the client's fee params are not used, but still have to be fee rates
+        for bad in ("x", "1", "-0.1", {"rate": "0"}, None):
+            assert client.call("order.put_limit", [M, 1, "0.1", "9500", bad, "0", "ws"])[
+                "error"] == {"code": 1, "message": "invalid argument"}, bad
+            assert client.call("order.put_limit", [M, 1, "0.1", "9500", "0", bad, "ws"])[
+                "error"]["code"] == 1, bad
+        assert core.ok("order.pending", [3, M, 0, 10])["records"] == [order]  # nothing placed
     finally:
         client.close()
         core.stop()

@@ -15,6 +15,7 @@ import time
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from common.decimals import parse
 from matchengine.errors import CoreError
 from wsgateway.core import call
 
@@ -179,9 +180,13 @@ class Viabtc:
 
 
 def _operator_fees(params: list, places: tuple[int, ...], config: Any) -> list:
-    """The order's params with the operator's fee rates in place of the client's."""
+    """The order's params with the operator's fee rates in place of the client's, which must
+    still be fee rates (bad input is refused, as the core would refuse it)."""
     fixed = list(params)
     for place, rate in zip(places, (config.taker_fee, config.maker_fee), strict=False):
+        sent = parse(fixed[place], 0)
+        if sent is None or not 0 <= sent < 1:
+            raise invalid()
         fixed[place] = rate
     return fixed
 
