@@ -76,11 +76,6 @@ class WsConfig:
     taker_fee: str = ""
     maker_fee: str = ""
 
-    @property
-    def host_port(self) -> tuple[str, int]:
-        host, _, port = self.addr.rpartition(":")
-        return host.strip("[]"), int(port)
-
 
 WS_INTS = {"max_connections": (1, 1_000_000), "max_connections_per_ip": (1, 1_000_000),
            "max_subscriptions": (1, 100_000), "max_message": (256, 64 * 1024 * 1024),
@@ -153,11 +148,6 @@ class CoreConfig:
     extra: dict[str, Any] = field(default_factory=dict)
     ws: WsConfig = field(default_factory=WsConfig)
     alerts: AlertSettings = field(default_factory=AlertSettings)  # [alerts], as in config.toml
-
-    @property
-    def host_port(self) -> tuple[str, int]:
-        host, _, port = self.http_addr.rpartition(":")
-        return host, int(port)
 
 
 def _int(value: Any, where: str, problems: list[str], lo: int, hi: int, default: int | None = None) -> int:

@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING
 
 from flask import Flask, Response, request
 
-from common.netaddr import is_loopback
+from common.netaddr import is_loopback, split_hostport
 
-from .http import error_response, split_hostport
+from .http import error_response
 from .web_pages import is_console_asset
 
 if TYPE_CHECKING:

@@ -11,12 +11,13 @@ from typing import TYPE_CHECKING
 
 from flask import Blueprint, Flask, Response, request
 
+from common.netaddr import split_hostport
 from scanner.dummy import DummyDepositError
 from sender.dummy import DummySender
 
 from .access import install_host_check
 from .context import services
-from .http import error_response, json_response, split_hostport
+from .http import error_response, json_response
 
 if TYPE_CHECKING:
     from .service import Service

@@ -35,7 +35,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.protocol import OPEN
 
-from common.netaddr import is_loopback
+from common.netaddr import is_loopback, split_hostport
 from matchengine.config import WsConfig
 from matchengine.errors import CoreError
 from wsgateway.auth import Authenticator
@@ -275,12 +275,12 @@ class Gateway:
         if cfg.events_addr:
             from wsgateway.events import EventStream
 
-            host, port = _host_port(cfg.events_addr)
+            host, port = split_hostport(cfg.events_addr)
             self._stream = EventStream(cfg.out_queue * 16)
             self.events_port = await self._stream.start(host, port)
         if cfg.addr:
             await self._load_names(wait=self.events_url is not None)
-            host, port = _host_port(cfg.addr)
+            host, port = split_hostport(cfg.addr)
             self._server = await serve(
                 self._handle, host, port, process_request=self._admit, compression=None,
                 max_size=cfg.max_message * 4, max_queue=64, write_limit=WRITE_LIMIT,
@@ -438,9 +438,6 @@ def _ip(connection: ServerConnection) -> str:
     return str(address[0]) if address else "?"
 
 
-def _host_port(addr: str) -> tuple[str, int]:
-    host, _, port = addr.rpartition(":")
-    return host.strip("[]"), int(port)
 
 
 def in_process(service: Any, config: WsConfig) -> Gateway:
