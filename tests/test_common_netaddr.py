@@ -1,6 +1,6 @@
-"""host:port splitting, and the loopback test behind every "local callers only" rule: the teller's admin token, the
-gateway's GET /metrics and its fee warning (their wiring runs in the admin hardening tests and
-the standalone gateway's restart test)."""
+"""host:port splitting, and the loopback test behind every "local callers only" rule: the
+teller's admin token, the gateway's GET /metrics and its fee warning (their wiring runs in
+the admin hardening tests and the standalone gateway's restart test)."""
 
 from __future__ import annotations
 
