@@ -21,10 +21,16 @@ from marketdata.localtime import day_start
 
 
 def window(feed: MarketFeed, start: int, now: int) -> Candle | None:
-    """Merge of the candles traded in [start, now) at 1 s then 1 min resolution."""
+    """Merge of the candles traded from second `start` up to and including second `now`, at
+    1 s then 1 min resolution.
+
+    The current minute's candle counts whole, as it does in viabtc; viabtc's loop stops before
+    a candle keyed `now`, though, so in the first second of each minute the deals of that
+    second were missing. Here they count like those of any other second.
+    """
     start_min = start - start % 60 + 60
     head = feed.sec.aggregate(start, start_min)
-    tail = feed.min.aggregate(start_min, now)
+    tail = feed.min.aggregate(start_min, now + 1)
     if head is None:
         return tail
     if tail is not None:

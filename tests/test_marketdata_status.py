@@ -35,6 +35,18 @@ def test_status_over_trailing_period(set_tz):
     assert md.status(MARKET, 119)["volume"] == "0.5"
 
 
+def test_status_counts_deals_of_the_current_second_on_a_minute_boundary(set_tz):
+    # viabtc's window stops before the candle keyed `now`, so deals made in the first second of
+    # a minute were missing from status until the next second; here they count at once
+    set_tz("UTC0")
+    now = utc(2024, 3, 6, 12, 0, 0)
+    md = MarketData([MARKET], clock=lambda: now)
+    feed(md, (now - 30, "10", "1"), (now + 0.25, "11", "0.5"))
+    assert md.status(MARKET, 86400)["volume"] == "1.5"
+    assert md.status(MARKET, 86400)["close"] == "11"
+    assert md.status_today(MARKET)["volume"] == "1.5"
+
+
 def test_status_quiet_window_is_flat_at_previous_close(set_tz):
     set_tz("UTC0")
     now = utc(2024, 3, 6, 12, 0, 0)

@@ -20,7 +20,7 @@ DAY = 86400
 
 @pytest.fixture
 def stack(tmp_path):
-    clock = Clock(now())
+    clock = Clock(now() // 60 * 60)  # a minute's first second: the deals' own second counts
     core = CoreServer(tmp_path / "core", clock=clock)
     gateway = in_process(core.service, dataclasses.replace(core_config().ws, addr="127.0.0.1:0"))
     yield core, gateway, clock
