@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.wscore import AuthServer, Client, WsCore
+from tests.support.wscore import AuthServer, Client, WsCore, traded
 
 M = "BTCUSDT"
 
@@ -48,7 +48,8 @@ def test_public_channels_push_depth_trades_ticker_kline(core, client):
     ticker = client.push(f"{M}@ticker", where=lambda m: m["data"]["last"] != "0")
     assert ticker["data"] == core.ok("market.status_today", [M])
     kline = client.push(f"{M}@kline_60")
-    assert kline["data"][-1][1:] == ["9000", "9000", "9000", "9000", "0.25", "2250", M]
+    [row] = traded(kline["data"])
+    assert row[1:] == ["9000", "9000", "9000", "9000", "0.25", "2250", M]
     # the sample's single-channel form
     client.send({"op": "unsubscribe", "channel": f"{M}@depth"})
     assert client.reply() == {"result": True}

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.support.wscore import AuthServer, Client, WsCore, sign
+from tests.support.wscore import AuthServer, Client, WsCore, sign, traded
 
 M = "BTCUSDT"
 
@@ -104,7 +104,7 @@ def test_deal_pushes_price_state_today_deals_kline(core, client):
     assert deal["price"] == "9000" and deal["amount"] == "0.4" and deal["type"] == "buy"
     assert set(deal) == {"id", "time", "price", "amount", "type"}
     kline = client.push("kline.update")
-    row = kline["params"][-1]
+    [row] = traded(kline["params"])
     assert row[1:] == ["9000", "9000", "9000", "9000", "0.4", "3600", M]
     assert row[0] % 60 == 0
     # a second deal: only the new one
@@ -121,7 +121,7 @@ def test_deal_pushes_price_state_today_deals_kline(core, client):
 def test_the_clock_pushes_a_new_kline_bucket_with_no_deal_in_it(core, client):
     trade(core, price="9000", amount="0.4")
     client.ok("kline.subscribe", [M, 1])
-    first = client.push("kline.update")["params"][-1]
+    [first] = traded(client.push("kline.update")["params"])
     assert first[1:6] == ["9000", "9000", "9000", "9000", "0.4"]
     # no order, no deal: the next second's bucket still arrives, flat at the last close
     later = client.push("kline.update", where=lambda m: m["params"][-1][0] > first[0])
