@@ -297,7 +297,8 @@ def main() -> None:
     parser.add_argument("--subscribers", type=int, default=1000)
     parser.add_argument("--rate", type=float, default=500)
     parser.add_argument("--seconds", type=float, default=8)
-    parser.add_argument("--procs", type=int, default=2, help="processes for the light subscribers (the probes get one more)")
+    parser.add_argument("--procs", type=int, default=2,
+                        help="processes for the light subscribers (the probes get one more)")
     parser.add_argument("--probe-every", type=int, default=40)
     parser.add_argument("--light-poll", type=float, default=0.01,
                         help="seconds between the light subscribers' reads")
@@ -336,7 +337,8 @@ def main() -> None:
             price = 90000
             print(f"machine: {os.cpu_count()} CPUs, shared with other work (load average "
                   f"{os.getloadavg()[0]:.1f}); {args.procs} light-subscriber processes "
-                  f"(nice {args.light_nice}), probes 1 in {args.probe_every}, push_interval {ws.get('push_interval', 'default')}, "
+                  f"(nice {args.light_nice}), probes 1 in {args.probe_every}, "
+                  f"push_interval {ws.get('push_interval', 'default')}, "
                   f"gateway {'standalone' if gateway else 'in the core process'}")
             p99s = []
             for run in range(args.repeat):

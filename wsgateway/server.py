@@ -438,8 +438,6 @@ def _ip(connection: ServerConnection) -> str:
     return str(address[0]) if address else "?"
 
 
-
-
 def in_process(service: Any, config: WsConfig) -> Gateway:
     """A started gateway fed by `service` (a CoreService) in this process; raises OSError."""
     from wsgateway.core import LocalCore
